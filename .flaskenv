@@ -1,0 +1,1 @@
+PROGRESS_ENV=development

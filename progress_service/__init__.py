@@ -1,0 +1,62 @@
+"""The course-progress service: the standalone app factory.
+
+A host LMS mounts the feature instead: `progress_service.progress.Progress(app)`.
+"""
+import logging
+
+from flask import Flask
+
+from . import config as settings
+from .errors import register_error_handlers
+from .progress import Progress
+
+__version__ = "0.1.0"
+
+log = logging.getLogger("progress_service")
+
+
+def create_app(config=None):
+    """The standalone app: settings from the environment, `config` overriding them."""
+    app = Flask(__name__, static_folder=None)
+    load_config(app, config)
+    register_extensions(app)
+    register_health(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    return app
+
+
+def load_config(app, overrides):
+    """Environment, then overrides; refuse to start without a usable secret."""
+    values = settings.from_env()
+    values.update(overrides or {})
+    settings.resolve_secret(values)
+    app.config.update(values)
+    app.config["MAX_CONTENT_LENGTH"] = app.config.get("PROGRESS_MAX_BODY_BYTES", 64 * 1024)
+    if values.get("PROGRESS_DEV_SECRET_USED"):
+        log.warning("JWT_SECRET_KEY is unset: using the development key in %s/dev-secret",
+                    values.get("PROGRESS_VAR_DIR", "var"))
+
+
+def register_extensions(app):
+    """Mount the progress feature on our own app."""
+    Progress(app)
+
+
+def register_health(app):
+    """Liveness and readiness for the process manager and the proxy."""
+    from .health import bp as health_bp
+
+    app.register_blueprint(health_bp)
+
+
+def register_errorhandlers(app):
+    """Standalone: every error in the app, routing errors included, is the JSON envelope."""
+    register_error_handlers(app)
+
+
+def register_commands(app):
+    """`flask --app wsgi progress ...`"""
+    from .cli import progress_cli
+
+    app.cli.add_command(progress_cli)

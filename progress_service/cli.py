@@ -1,0 +1,109 @@
+"""`flask --app wsgi progress ...`: tokens, demo data and indexes for operators and QA."""
+import json
+import re
+from datetime import timedelta
+from functools import wraps
+from urllib.parse import urlsplit, urlunsplit
+
+import click
+from bson import ObjectId
+from flask import current_app
+from flask.cli import AppGroup
+from flask_jwt_extended import create_access_token
+from mongoengine.connection import get_db
+
+from .db import ensure_indexes
+from .errors import UNAVAILABLE
+from .progress.models import now_ms
+
+progress_cli = AppGroup("progress", help="Course-progress service helpers.")
+OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}")
+
+
+def _redacted(uri):
+    """The URI without user:password, safe to print."""
+    parts = urlsplit(uri)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def needs_database(command):
+    """Turn an unreachable database into one clear line instead of a traceback."""
+
+    @wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except UNAVAILABLE as exc:
+            uri = _redacted(current_app.config["MONGODB_URI"])
+            hint = ("start it with `make run` (or set MONGODB_URI)"
+                    if current_app.config.get("MONGODB_URI_IS_DEFAULT") else "check MONGODB_URI")
+            raise click.ClickException(f"cannot reach the database at {uri}: {hint}") from exc
+
+    return wrapper
+
+
+def _token(user_id, expires):
+    """A JWT for user_id signed with the running configuration's secret."""
+    return create_access_token(identity=str(user_id), expires_delta=timedelta(seconds=expires))
+
+
+@progress_cli.command("token")
+@click.argument("user_id")
+@click.option("--expires", default=86400, show_default=True, type=click.IntRange(min=1),
+              help="Lifetime in seconds.")
+def token_command(user_id, expires):
+    """Print a JWT for USER_ID (a 24-hex ObjectId)."""
+    if not OBJECT_ID.fullmatch(user_id):
+        raise click.BadParameter("must be a 24-hex ObjectId", param_hint="USER_ID")
+    click.echo(_token(user_id, expires))
+
+
+@progress_cli.command("seed-demo")
+@click.option("--lectures", default=3, show_default=True, type=click.IntRange(1, 500),
+              help="How many lectures the demo course has.")
+@needs_database
+def seed_demo_command(lectures):
+    """Create a demo student, instructor, course and lectures; print their ids and tokens."""
+    db = get_db(current_app.extensions["progress"].db_alias)
+    now = now_ms()
+    student, instructor = ObjectId(), ObjectId()
+    suffix = str(student)[-6:]
+    # In the original LMS's shape; the password is a placeholder hash, never served.
+    db.users.insert_many([
+        {"_id": student, "name": "Demo Student", "email": f"student-{suffix}@example.com",
+         "password": "$2b$10$demo.placeholder.not.a.real.hash", "role": "student",
+         "createdAt": now, "updatedAt": now, "__v": 0},
+        {"_id": instructor, "name": "Demo Instructor", "email": f"instructor-{suffix}@example.com",
+         "password": "$2b$10$demo.placeholder.not.a.real.hash", "role": "instructor",
+         "createdAt": now, "updatedAt": now, "__v": 0},
+    ])
+    lecture_ids = [ObjectId() for _ in range(lectures)]
+    db.lectures.insert_many([
+        {"_id": lecture, "title": f"Lecture {index + 1}", "duration": 600, "order": index + 1,
+         "isPreview": index == 0, "videoUrl": None, "createdAt": now, "updatedAt": now, "__v": 0}
+        for index, lecture in enumerate(lecture_ids)
+    ])
+    course = ObjectId()
+    db.courses.insert_one({
+        "_id": course, "title": "Demo Course", "subtitle": "Seeded for QA",
+        "description": "A course created by `flask progress seed-demo`.", "thumbnail": None,
+        "instructor": instructor, "lectures": lecture_ids, "enrolledStudents": [student],
+        "createdAt": now, "updatedAt": now, "__v": 0,
+    })
+    click.echo(json.dumps({
+        "userId": str(student),
+        "courseId": str(course),
+        "lectureIds": [str(lecture) for lecture in lecture_ids],
+        "token": _token(student, 86400),
+        "instructorId": str(instructor),
+        "instructorToken": _token(instructor, 86400),
+    }))
+
+
+@progress_cli.command("ensure-indexes")
+@needs_database
+def ensure_indexes_command():
+    """Create the courseprogresses indexes (unique user+course, dashboard, instructor views)."""
+    ensure_indexes(current_app.extensions["progress"].db_alias)
+    click.echo("indexes ensured on courseprogresses")

@@ -1,0 +1,201 @@
+"""The progress record with its save rule, and the LMS's own collections (read-only).
+
+Field names in the database are the original Mongoose app's camelCase ones, so both
+services can run against one database.
+"""
+from datetime import datetime, timezone
+
+from bson import ObjectId
+from mongoengine import (
+    BooleanField,
+    DateTimeField,
+    Document,
+    EmbeddedDocument,
+    EmbeddedDocumentListField,
+    FloatField,
+    IntField,
+    ListField,
+    ObjectIdField,
+    StringField,
+    signals,
+)
+
+
+def now_ms():
+    """The current UTC time, cut to the millisecond precision MongoDB stores."""
+    now = datetime.now(timezone.utc)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def completion_percentage(completed, total):
+    """The rule of contract section 2: exact integer percentage, half rounded up."""
+    if total <= 0:
+        return 0
+    return (200 * completed + total) // (2 * total)
+
+
+def completion_state(entries, lecture_ids):
+    """(percentage, isCompleted) of stored entries over the course's current lectures.
+
+    Only the course's current lectures count; an entry of a removed lecture is ignored,
+    a lecture without an entry counts as not completed. The first entry of a lecture
+    wins, as Mongoose's array `find` does.
+    """
+    flags = {}
+    for entry in entries:
+        flags.setdefault(entry.lecture, entry.is_completed)
+    current = dict.fromkeys(lecture_ids)
+    completed = sum(1 for lecture in current if flags.get(lecture))
+    percentage = completion_percentage(completed, len(current))
+    return percentage, percentage == 100
+
+
+class ReadOnlyDocument(Document):
+    """A collection the host LMS owns: this service reads it and never writes it."""
+
+    meta = {"abstract": True, "strict": False, "auto_create_index": False}
+
+    def save(self, *args, **kwargs):
+        """Refuse: the LMS owns this collection."""
+        raise TypeError(f"{type(self).__name__} is read-only in the progress service")
+
+    def delete(self, *args, **kwargs):
+        """Refuse: the LMS owns this collection."""
+        raise TypeError(f"{type(self).__name__} is read-only in the progress service")
+
+
+class User(ReadOnlyDocument):
+    """An LMS user. `password` exists in the collection and is never loaded here."""
+
+    meta = {"collection": "users"}
+    name = StringField()
+    email = StringField()
+    role = StringField()
+    avatar = StringField()
+
+
+class Lecture(ReadOnlyDocument):
+    """An LMS lecture."""
+
+    meta = {"collection": "lectures"}
+    title = StringField()
+    duration = FloatField()
+    order = IntField()
+    is_preview = BooleanField(db_field="isPreview")
+    video_url = StringField(db_field="videoUrl")
+
+
+class Course(ReadOnlyDocument):
+    """An LMS course: its `lectures` list is the order progress is shown in."""
+
+    meta = {"collection": "courses"}
+    title = StringField()
+    subtitle = StringField()
+    description = StringField()
+    thumbnail = StringField()
+    instructor = ObjectIdField()
+    lectures = ListField(ObjectIdField())
+    enrolled_students = ListField(ObjectIdField(), db_field="enrolledStudents")
+
+
+class LectureProgress(EmbeddedDocument):
+    """One lecture's state inside a progress record."""
+
+    # strict=False: entries written by Mongoose carry fields we do not declare.
+    meta = {"strict": False}
+    # Mongoose gives every array entry an _id; new entries get one too.
+    entry_id = ObjectIdField(db_field="_id", default=ObjectId)
+    lecture = ObjectIdField(required=True)
+    is_completed = BooleanField(db_field="isCompleted", default=False)
+    watch_time = FloatField(db_field="watchTime", default=0, min_value=0)
+    last_watched = DateTimeField(db_field="lastWatched", null=True)
+
+
+# Times that are cleared to null, never removed from the stored document.
+NULL_NOT_UNSET = frozenset({"lastWatched", "completedAt"})
+
+
+class CourseProgress(Document):
+    """One student's progress in one course; unique on (user, course)."""
+
+    meta = {
+        "collection": "courseprogresses",
+        "strict": False,
+        # Indexes are created on first use or by `flask progress ensure-indexes`, never at
+        # import: importing the package must open no socket.
+        "auto_create_index": False,
+        # save() then filters by user and course too, so a sharded cluster with this shard
+        # key routes every write of one record to one shard.
+        "shard_key": ("user", "course"),
+        "indexes": [
+            # Same name and keys as Mongoose's index, so creating it again is a no-op.
+            {"fields": ["user", "course"], "unique": True, "name": "user_1_course_1"},
+            # The dashboard: one user's records, newest lastAccessed first, ties newest _id.
+            {"fields": ["user", "-last_accessed", "-id"], "name": "user_1_lastAccessed_-1__id_-1"},
+            # Instructor views: one course's records, oldest first.
+            {"fields": ["course", "created_at", "id"], "name": "course_1_createdAt_1__id_1"},
+        ],
+    }
+    user = ObjectIdField(required=True)
+    course = ObjectIdField(required=True)
+    is_completed = BooleanField(db_field="isCompleted", default=False)
+    completion_percentage = IntField(db_field="completionPercentage", default=0, min_value=0, max_value=100)
+    lecture_progress = EmbeddedDocumentListField(LectureProgress, db_field="lectureProgress")
+    completed_at = DateTimeField(db_field="completedAt", null=True)
+    last_accessed = DateTimeField(db_field="lastAccessed")
+    created_at = DateTimeField(db_field="createdAt")
+    updated_at = DateTimeField(db_field="updatedAt")
+    version = IntField(db_field="__v", default=0)
+
+    def _get_update_doc(self):
+        """MongoEngine's update, with cleared times stored as null rather than removed.
+
+        MongoEngine turns a field set to its default None into `$unset`; the original LMS
+        stores null (reset: "lastWatched is cleared to null"), so we keep the key.
+        """
+        update = super()._get_update_doc()
+        removals = update.get("$unset", {})
+        for path in [p for p in removals if p.rsplit(".", 1)[-1] in NULL_NOT_UNSET]:
+            update.setdefault("$set", {})[path] = None
+            del removals[path]
+        if "$unset" in update and not removals:
+            del update["$unset"]
+        return update
+
+    def for_course(self, lecture_ids):
+        """Tell the save rule which lectures the course has now; returns self."""
+        self._course_lectures = tuple(lecture_ids)
+        return self
+
+    def entries_by_lecture(self):
+        """The stored entry of each lecture (the first one, as Mongoose finds it)."""
+        found = {}
+        for entry in self.lecture_progress:
+            found.setdefault(entry.lecture, entry)
+        return found
+
+    def reconcile(self, lecture_ids):
+        """Append an entry for each current lecture that has none; never reorder or drop."""
+        known = self.entries_by_lecture()
+        for lecture in dict.fromkeys(lecture_ids):
+            if lecture not in known:
+                self.lecture_progress.append(LectureProgress(lecture=lecture))
+
+    @classmethod
+    def apply_save_rule(cls, sender, document, **kwargs):
+        """pre_save: reconcile, recompute completion and keep completedAt honest."""
+        lecture_ids = getattr(document, "_course_lectures", None)
+        if lecture_ids is None:
+            course = Course.objects(id=document.course).only("lectures").first()
+            lecture_ids = tuple(course.lectures) if course else ()
+        document.reconcile(lecture_ids)
+        percentage, done = completion_state(document.lecture_progress, lecture_ids)
+        document.completion_percentage = percentage
+        document.is_completed = done
+        if not done:
+            document.completed_at = None
+        elif document.completed_at is None:
+            document.completed_at = document.updated_at or now_ms()
+
+
+signals.pre_save.connect(CourseProgress.apply_save_rule, sender=CourseProgress)

@@ -1,0 +1,189 @@
+"""marshmallow schemas: strict input (path ids, bodies, paging) and the `<progress>` output."""
+import math
+from datetime import timezone
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+MAX_BATCH = 200
+MAX_PAGE_SIZE = 100
+
+
+# --- fields -----------------------------------------------------------------------------
+
+class ObjectIdString(fields.Field):
+    """A 24-hex ObjectId as a string in, an ObjectId out (and back to a string on dump)."""
+
+    default_error_messages = {"invalid": "Not a valid ObjectId."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or len(value) != 24:
+            raise self.make_error("invalid")
+        try:
+            return ObjectId(value)
+        except (InvalidId, TypeError) as exc:
+            raise self.make_error("invalid") from exc
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else str(value)
+
+
+class StrictBoolean(fields.Boolean):
+    """JSON true or false only: marshmallow's Boolean would take "true", 1 and "yes"."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+class Seconds(fields.Float):
+    """A JSON number of seconds, finite and >= 0; never a string or a boolean."""
+
+    default_error_messages = {"invalid": "Not a valid number.", "negative": "Must be greater than or equal to 0."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.make_error("invalid")
+        if not math.isfinite(value):
+            raise self.make_error("special")
+        if value < 0:
+            raise self.make_error("negative")
+        return value
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        # JSON as JavaScript writes numbers: 30, not 30.0.
+        if value is None:
+            return 0
+        return int(value) if float(value).is_integer() else float(value)
+
+
+class IsoTime(fields.Field):
+    """A UTC time exactly as JavaScript's Date.toISOString() writes it."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return iso_time(value)
+
+
+def iso_time(value):
+    """'2026-11-26T19:30:00.123Z' for an aware or naive-UTC datetime; None stays None."""
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
+
+
+class StrictSchema(Schema):
+    """Unknown fields are refused, by name."""
+
+    class Meta:
+        unknown = RAISE
+
+
+# --- input ------------------------------------------------------------------------------
+
+class CoursePathSchema(StrictSchema):
+    """Path of the course endpoints."""
+
+    course_id = ObjectIdString(required=True, data_key="courseId")
+
+
+class LecturePathSchema(CoursePathSchema):
+    """Path of the single-lecture PATCH."""
+
+    lecture_id = ObjectIdString(required=True, data_key="lectureId")
+
+
+class LectureUpdateSchema(StrictSchema):
+    """Body of PATCH /:courseId/lectures/:lectureId."""
+
+    is_completed = StrictBoolean(required=True, data_key="isCompleted")
+    watch_time = Seconds(data_key="watchTime")
+
+
+class BatchItemSchema(LectureUpdateSchema):
+    """One item of the batch PATCH."""
+
+    lecture = ObjectIdString(required=True)
+
+
+class BatchUpdateSchema(StrictSchema):
+    """Body of PATCH /:courseId/lectures: 1 to 200 items, each lecture once."""
+
+    lectures = fields.List(
+        fields.Nested(BatchItemSchema), required=True, validate=validate.Length(min=1, max=MAX_BATCH)
+    )
+
+    @validates_schema
+    def each_lecture_once(self, data, **kwargs):
+        """A lecture named twice would make 'all in one save' ambiguous."""
+        seen, errors = set(), {}
+        for index, item in enumerate(data.get("lectures", [])):
+            if item["lecture"] in seen:
+                errors[index] = {"lecture": ["Lecture appears more than once."]}
+            seen.add(item["lecture"])
+        if errors:
+            raise ValidationError({"lectures": errors})
+
+
+class PageQuerySchema(Schema):
+    """?page=&limit= of the list endpoints (other query parameters are ignored)."""
+
+    page = fields.Integer(load_default=1, strict=False, validate=validate.Range(min=1))
+    limit = fields.Integer(load_default=20, strict=False, validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
+
+
+# --- output -----------------------------------------------------------------------------
+
+class UserOutSchema(Schema):
+    """The record's user: never a password."""
+
+    id = ObjectIdString(data_key="_id")
+    name = fields.String()
+    email = fields.String()
+    avatar = fields.String()
+
+
+class CourseOutSchema(Schema):
+    """The record's course."""
+
+    id = ObjectIdString(data_key="_id")
+    title = fields.String()
+    thumbnail = fields.String()
+
+
+class LectureProgressOutSchema(Schema):
+    """One current lecture's state."""
+
+    lecture = ObjectIdString()
+    is_completed = fields.Boolean(data_key="isCompleted")
+    watch_time = Seconds(data_key="watchTime")
+    last_watched = IsoTime(data_key="lastWatched")
+
+
+class ResumeOutSchema(Schema):
+    """Where the student should pick up."""
+
+    lecture = ObjectIdString()
+    watch_time = Seconds(data_key="watchTime", attribute="watchTime")
+
+
+class ProgressOutSchema(Schema):
+    """`<progress>`: the same shape from every endpoint."""
+
+    id = ObjectIdString(data_key="_id")
+    user = fields.Nested(UserOutSchema)
+    course = fields.Nested(CourseOutSchema)
+    is_completed = fields.Boolean(data_key="isCompleted")
+    completion_percentage = fields.Integer(data_key="completionPercentage")
+    lecture_progress = fields.List(fields.Nested(LectureProgressOutSchema), data_key="lectureProgress")
+    last_accessed = IsoTime(data_key="lastAccessed")
+    created_at = IsoTime(data_key="createdAt")
+    updated_at = IsoTime(data_key="updatedAt")
+    completed_at = IsoTime(data_key="completedAt")
+    resume = fields.Nested(ResumeOutSchema, allow_none=True)
+
+
+progress_out = ProgressOutSchema()

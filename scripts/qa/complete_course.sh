@@ -1,0 +1,19 @@
+#!/bin/sh
+# POST /api/v1/progress/:courseId/complete — mark every lecture of the course completed.
+#
+# Environment: BASE_URL (default http://127.0.0.1:4000), TOKEN (JWT, sent as cookie "token").
+# Prints the HTTP status and the pretty JSON body; exits 0 on 2xx, 1 otherwise, 2 on misuse.
+set -u
+QA_DIR=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd) || exit 2
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$QA_DIR/lib.sh"
+
+usage() {
+    echo "usage: $0 COURSE_ID" >&2
+    exit 2
+}
+
+[ $# -eq 1 ] || usage
+
+request POST "$PROGRESS_PREFIX/$1/complete"
+show_response
