@@ -129,8 +129,11 @@ def percentage(record, lecture_ids):
     total = len(lecture_ids)
     if not total:
         return 0
-    done = {e["lecture"] for e in record["lectureProgress"] if e.get("isCompleted")}
-    return (200 * sum(1 for lecture in lecture_ids if lecture in done) + total) // (2 * total)
+    flags = {}
+    for entry in record["lectureProgress"]:
+        flags.setdefault(entry["lecture"], bool(entry.get("isCompleted")))  # first entry wins
+    done = sum(1 for lecture in lecture_ids if flags.get(lecture))
+    return (200 * done + total) // (2 * total)
 
 
 def utc_now():
@@ -151,7 +154,7 @@ def dump(record, course, user_id):
     user = db().users.find_one({"_id": user_id}, {"name": 1, "email": 1, "avatar": 1}) or {}
     entries = {}
     for entry in record["lectureProgress"]:
-        entries.setdefault(entry["lecture"], entry)  # the first entry wins, as Mongoose's find
+        entries.setdefault(entry["lecture"], entry)  # the first entry wins, as in percentage()
     lectures = []
     for lecture in course["lectures"]:
         entry = entries.get(lecture, {})

@@ -47,10 +47,15 @@ def dev_secret(var_dir):
     path = Path(var_dir) / "dev-secret"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        # Created with 0600 so the key is readable by its owner only.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(48))
+        # Created with 0600 so the key is readable by its owner only; O_EXCL so two
+        # workers starting together agree on one key.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            fd = None
+        if fd is not None:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
     return path.read_text().strip()
 
 

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# `make run`: the standalone app under gunicorn, with the embedded MongoDB-wire server when
+# MONGODB_URI is unset. Ctrl-C or SIGTERM stops everything this script started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+HOST=${HOST:-127.0.0.1}
+PORT=${PORT:-4000}
+WEB_CONCURRENCY=${WEB_CONCURRENCY:-2}
+EMBEDDED_DB_PORT=${EMBEDDED_DB_PORT:-27018}
+export PROGRESS_ENV=${PROGRESS_ENV:-development}
+mkdir -p var
+
+pids=()
+stop_all() {
+  trap - INT TERM EXIT
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap stop_all EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+if [[ -z "${MONGODB_URI:-}" ]]; then
+  echo "run: MONGODB_URI is unset: starting the embedded database on 127.0.0.1:$EMBEDDED_DB_PORT (data in var/db)"
+  "$BIN/secantusd-py" --host 127.0.0.1 --port "$EMBEDDED_DB_PORT" --storage-path var/db \
+    --log-level WARNING >>var/embedded-db.log 2>&1 &
+  pids+=($!)
+  "$BIN/python" scripts/wait_for_db.py "mongodb://127.0.0.1:$EMBEDDED_DB_PORT/?directConnection=true" \
+    || { echo "run: the embedded database did not start (see var/embedded-db.log)" >&2; exit 1; }
+fi
+
+if [[ -z "${JWT_SECRET_KEY:-}" ]]; then
+  # Generated once, kept in var/ (ignored by git); the flask CLI uses the same key.
+  "$BIN/python" -c 'from progress_service.config import dev_secret; dev_secret("var")'
+  echo "run: JWT_SECRET_KEY is unset: using the development key in var/dev-secret"
+fi
+
+echo "run: serving on http://$HOST:$PORT with $WEB_CONCURRENCY workers"
+"$BIN/gunicorn" --bind "$HOST:$PORT" --workers "$WEB_CONCURRENCY" --config scripts/gunicorn.conf.py wsgi:app &
+pids+=($!)
+wait -n "${pids[@]}"

@@ -1,0 +1,76 @@
+"""Fixtures: the app on mongomock (fast) or on a real MongoDB-wire server (SecantusDB)."""
+import os
+import uuid
+
+import pytest
+
+from progress_service import create_app
+from progress_service import db as progress_db
+
+from .support import Lms, Api, SECRET, start_embedded_server
+
+
+def pytest_configure(config):
+    """Register our markers."""
+    config.addinivalue_line("markers", "wire: needs the real MongoDB-wire server")
+    config.addinivalue_line("markers", "slow: slower end-to-end tests (gunicorn, restarts)")
+
+
+@pytest.fixture(scope="session")
+def wire_server(tmp_path_factory):
+    """One SecantusDB daemon for the session, over a real socket."""
+    server = start_embedded_server(tmp_path_factory.mktemp("secantus"))
+    yield server
+    server.stop()
+
+
+def _config(uri, **extra):
+    """A testing config for create_app."""
+    config = {"PROGRESS_ENV": "testing", "JWT_SECRET_KEY": SECRET, "MONGODB_URI": uri,
+              "PROGRESS_VAR_DIR": os.path.join(os.path.dirname(__file__), "..", "var", "test")}
+    config.update(extra)
+    return config
+
+
+@pytest.fixture
+def db_uri(request):
+    """A fresh database: mongomock by default; `support.BOTH` / `support.WIRE` choose."""
+    backend = getattr(request, "param", "mongomock")
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    if backend == "wire":
+        server = request.getfixturevalue("wire_server")
+        return server.uri(name)
+    return f"mongomock://localhost/{name}"
+
+
+@pytest.fixture
+def app_config():
+    """Extra config for the app fixture; tests override it with their own fixture."""
+    return {}
+
+
+@pytest.fixture
+def app(db_uri, app_config):
+    """The standalone app on a fresh database."""
+    application = create_app(_config(db_uri, **app_config))
+    yield application
+    progress_db.reset(application.extensions["progress"].db_alias)
+
+
+@pytest.fixture
+def client(app):
+    """Flask's test client."""
+    return app.test_client()
+
+
+@pytest.fixture
+def lms(app):
+    """The host LMS's data (users, courses, lectures) written as the original app would."""
+    with app.app_context():
+        yield Lms(app)
+
+
+@pytest.fixture
+def api(client, lms):
+    """HTTP calls as a student: `api.patch(course, lecture, body)`, with a fresh user."""
+    return Api(client, lms.user())

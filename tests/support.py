@@ -1,0 +1,171 @@
+"""Test helpers: tokens, the embedded server, the LMS's data, an API client."""
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import jwt
+import pymongo
+import pytest
+from bson import ObjectId
+from mongoengine.connection import get_db
+
+SECRET = "test-secret-key-that-is-at-least-32-bytes-long"
+PREFIX = "/api/v1/progress"
+# Run a test on mongomock and on the real wire server, or on the wire server only.
+BOTH = pytest.mark.parametrize("db_uri", ["mongomock", "wire"], indirect=True)
+WIRE = pytest.mark.parametrize("db_uri", ["wire"], indirect=True)
+
+
+def make_token(user_id, secret=SECRET, claim="sub", expires_in=600, algorithm="HS256", **extra):
+    """A JWT as the LMS's sign-in would issue it; `expires_in=None` leaves out exp."""
+    payload = {claim: user_id if not isinstance(user_id, ObjectId) else str(user_id),
+               "iat": int(time.time())}
+    if expires_in is not None:
+        payload["exp"] = int(time.time()) + expires_in
+    payload.update(extra)
+    return jwt.encode(payload, secret, algorithm=algorithm)
+
+
+def free_port():
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def secantus_command():
+    """The SecantusDB daemon next to this Python."""
+    found = Path(sys.executable).with_name("secantusd-py")
+    return str(found) if found.exists() else shutil.which("secantusd-py")
+
+
+class EmbeddedServer:
+    """A SecantusDB daemon in a subprocess: can be stopped and started again on its data."""
+
+    def __init__(self, storage, port=None):
+        self.storage = Path(storage)
+        self.port = port or free_port()
+        self.process = None
+
+    def uri(self, database="test"):
+        """A MongoDB URI for one database on this server."""
+        return f"mongodb://127.0.0.1:{self.port}/{database}?directConnection=true"
+
+    def start(self, timeout=30):
+        """Start the daemon and wait until it answers a ping."""
+        self.process = subprocess.Popen(
+            [secantus_command(), "--host", "127.0.0.1", "--port", str(self.port),
+             "--storage-path", str(self.storage), "--log-level", "WARNING"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        client = pymongo.MongoClient(self.uri(), serverSelectionTimeoutMS=500)
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                try:
+                    client.admin.command("ping")
+                    return self
+                except pymongo.errors.PyMongoError:
+                    if self.process.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError("the embedded MongoDB-wire server did not start")
+                    time.sleep(0.2)
+        finally:
+            client.close()
+
+    def stop(self, kill=False):
+        """Stop the daemon (SIGKILL with kill=True) and wait for it."""
+        if self.process and self.process.poll() is None:
+            self.process.kill() if kill else self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+def start_embedded_server(storage):
+    """A started EmbeddedServer on a fresh storage directory."""
+    return EmbeddedServer(storage).start()
+
+
+def utc_ms(**delta):
+    """An aware UTC datetime at millisecond precision, shifted by `delta`."""
+    now = datetime.now(timezone.utc) + timedelta(**delta)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+class Lms:
+    """Writes the host LMS's collections in the original Node app's shape."""
+
+    def __init__(self, app):
+        self.db = get_db(app.extensions["progress"].db_alias)
+
+    def user(self, role="student", name="Ada Student", **fields):
+        """Insert a user (with a password hash that must never be served); returns its id."""
+        user_id = ObjectId()
+        self.db.users.insert_one({
+            "_id": user_id, "name": name, "email": f"{user_id}@example.com", "role": role,
+            "password": "$2b$10$abcdefghijklmnopqrstuvSECRETHASHxxxxxxxxxxxxxxxxxxxx",
+            "avatar": fields.pop("avatar", None), "__v": 0, **fields,
+        })
+        return user_id
+
+    def course(self, lectures=3, instructor=None, **fields):
+        """Insert a course with `lectures` new lectures; returns (course_id, [lecture_ids])."""
+        lecture_ids = [ObjectId() for _ in range(lectures)]
+        if lecture_ids:
+            self.db.lectures.insert_many([
+                {"_id": lecture, "title": f"Lecture {index + 1}", "order": index + 1, "__v": 0}
+                for index, lecture in enumerate(lecture_ids)
+            ])
+        course_id = ObjectId()
+        self.db.courses.insert_one({
+            "_id": course_id, "title": fields.pop("title", "Course"), "thumbnail": None,
+            "instructor": instructor or ObjectId(), "lectures": lecture_ids,
+            "enrolledStudents": [], "__v": 0, **fields,
+        })
+        return course_id, lecture_ids
+
+    def set_lectures(self, course_id, lecture_ids):
+        """The host edits the course's lecture list."""
+        self.db.courses.update_one({"_id": course_id}, {"$set": {"lectures": list(lecture_ids)}})
+
+    def record(self, user_id, course_id):
+        """The stored progress document, raw."""
+        return self.db.courseprogresses.find_one({"user": user_id, "course": course_id})
+
+
+class Api:
+    """The progress API as one student calls it (Bearer by default, or the `token` cookie)."""
+
+    def __init__(self, client, user_id, token=None):
+        self.client = client
+        self.user_id = user_id
+        self.token = token or make_token(user_id)
+
+    def _headers(self, headers):
+        return {"Authorization": f"Bearer {self.token}", **(headers or {})}
+
+    def get(self, course_id, headers=None):
+        """GET /:courseId"""
+        return self.client.get(f"{PREFIX}/{course_id}", headers=self._headers(headers))
+
+    def patch(self, course_id, lecture_id, body, headers=None, raw=False):
+        """PATCH /:courseId/lectures/:lectureId with a JSON body (or raw text)."""
+        data = body if raw else json.dumps(body)
+        return self.client.patch(f"{PREFIX}/{course_id}/lectures/{lecture_id}", data=data,
+                                 headers=self._headers(headers))
+
+    def complete(self, course_id, headers=None):
+        """POST /:courseId/complete"""
+        return self.client.post(f"{PREFIX}/{course_id}/complete", headers=self._headers(headers))
+
+    def reset(self, course_id, headers=None):
+        """POST /:courseId/reset"""
+        return self.client.post(f"{PREFIX}/{course_id}/reset", headers=self._headers(headers))
