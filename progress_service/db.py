@@ -37,7 +37,8 @@ def connection_settings(config):
     """MongoClient settings: the URI's own options win over the config's defaults."""
     uri = config["MONGODB_URI"]
     options = _uri_options(uri)
-    settings = {"host": uri, "tz_aware": True, "retryWrites": True, **CLIENT_TIMEOUTS}
+    settings = {"host": uri, "tz_aware": True, "retryWrites": True, "uuidRepresentation": "standard",
+                **CLIENT_TIMEOUTS}
     if "w" not in options and config.get("MONGODB_WRITE_CONCERN"):
         concern = config["MONGODB_WRITE_CONCERN"]
         settings["w"] = int(concern) if str(concern).isdigit() else concern
@@ -49,7 +50,7 @@ def connection_settings(config):
         import mongomock
 
         settings = {"host": "mongodb://" + uri[len("mongomock://"):], "tz_aware": True,
-                    "mongo_client_class": mongomock.MongoClient}
+                    "uuidRepresentation": "standard", "mongo_client_class": mongomock.MongoClient}
     return settings
 
 

@@ -110,6 +110,18 @@ class LectureProgress(EmbeddedDocument):
     watch_time = FloatField(db_field="watchTime", default=0, min_value=0)
     last_watched = DateTimeField(db_field="lastWatched", null=True)
 
+    def to_mongo(self, *args, **kwargs):
+        """Declared fields plus the ones Mongoose wrote that we don't declare.
+
+        MongoEngine keeps undeclared fields of a non-strict document but leaves them out of
+        to_mongo(); when the whole list is rewritten (an entry appended) they would be lost.
+        """
+        son = super().to_mongo(*args, **kwargs)
+        for key, value in self._data.items():
+            if key not in self._fields and key not in son:
+                son[key] = value
+        return son
+
 
 # Times that are cleared to null, never removed from the stored document.
 NULL_NOT_UNSET = frozenset({"lastWatched", "completedAt"})

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from mongoengine.errors import NotUniqueError, SaveConditionError
 
 from . import signals
+from .catalog import UserInfo
 from ..exceptions import Conflict, InvalidInput, NotFound
 from .models import CourseProgress, LectureProgress, completion_state, now_ms
 
@@ -77,7 +78,8 @@ def present(record, course, user):
     percentage, done = completion_state(shown, course.lecture_ids)
     return ProgressView(
         id=record.id,
-        user=user,
+        # A token's user missing from `users` is still served, with null name/email/avatar.
+        user=user or UserInfo(record.user),
         course=course,
         is_completed=done,
         completion_percentage=percentage,
