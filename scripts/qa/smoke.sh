@@ -17,6 +17,9 @@
 #   EXPECT_PERCENT_AFTER_FIRST   expected completionPercentage after the first PATCH
 #                 (default: the contract's rule for 1 of N lectures, 33 for 3). Set it to a
 #                 wrong value to see the script fail loudly.
+#   INSTRUCTOR_TOKEN  optional JWT of the course's instructor (seed-demo's `instructorToken`
+#                 when it prints one): then summary and students are also checked as the
+#                 instructor, with exact numbers (the course must have no other records).
 #   EXPECT_SUMMARY_STATUS   status of summary/students for the token's user (default 403:
 #                 seed-demo's user is a student, not the course's instructor)
 #   QA_VERBOSE=1  print every response body
@@ -30,6 +33,7 @@ FLASK=${FLASK:-.venv/bin/flask --app wsgi}
 COURSE_ID=${COURSE_ID:-}
 LECTURE_IDS=${LECTURE_IDS:-}
 USER_ID=${USER_ID:-}
+INSTRUCTOR_TOKEN=${INSTRUCTOR_TOKEN:-}
 
 die() {
     echo "smoke: $*" >&2
@@ -52,6 +56,7 @@ if [ -z "$COURSE_ID" ] || [ -z "$TOKEN" ]; then
     TOKEN=$(json_get token "$seed") || die "seed-demo JSON has no token"
     USER_ID=$(json_get userId "$seed") || die "seed-demo JSON has no userId"
     LECTURE_IDS=$(json_words lectureIds "$seed") || die "seed-demo JSON has no lectureIds list"
+    INSTRUCTOR_TOKEN=$(json_get instructorToken "$seed") || INSTRUCTOR_TOKEN=
 fi
 [ -n "$LECTURE_IDS" ] || die "LECTURE_IDS is not set (space separated lecture ids of COURSE_ID)"
 
@@ -321,5 +326,33 @@ request GET "$PROGRESS_PREFIX/not-an-id/summary"
 check "summary malformed course id -> 400" 400
 request_noauth GET "$P/summary"
 check "summary without token -> 401" 401
+
+if [ -n "$INSTRUCTOR_TOKEN" ]; then
+    echo "== instructor views as the instructor"
+    # State now: lectures 0 and 2 completed, lecture 1 not; one record (this student's).
+    request_cookie "token=$INSTRUCTOR_TOKEN" GET "$P/summary"
+    check "summary as the instructor" 200 \
+        data.students 1 \
+        data.completed 0 \
+        data.averagePercentage "$P2" \
+        data.lectures.# "$T" \
+        data.lectures.0.lecture "$L0" \
+        data.lectures.0.title @string \
+        data.lectures.0.completed 1 \
+        data.lectures.1.completed 0 \
+        data.lectures.2.completed 1
+    request_cookie "token=$INSTRUCTOR_TOKEN" GET "$P/students"
+    check "students as the instructor" 200 \
+        data.total 1 \
+        data.page 1 \
+        data.limit 20 \
+        data.items.0.user._id "$USER_EXPECT" \
+        data.items.0.user.email @string \
+        data.items.0.completionPercentage "$P2" \
+        data.items.0.isCompleted false \
+        @raw '!~password'
+    request_cookie "token=$INSTRUCTOR_TOKEN" GET "$P/students?limit=0"
+    check "students limit=0 -> 400" 400
+fi
 
 finish
