@@ -130,7 +130,7 @@ def write(catalog, user_id, course, change, create=False, legacy_first=False):
         if created:
             record = CourseProgress(user=user_id, course=course.id, created_at=now, version=0)
         before = _flags(record, course.lecture_ids)
-        was_completed = record.is_completed and not created
+        was_completed = not created and completion_state(record.lecture_progress, course.lecture_ids)[1]
         record.for_course(course.lecture_ids).reconcile(course.lecture_ids)
         if not (created and legacy_first):
             change(record, now)
