@@ -138,3 +138,16 @@ def test_several_processes_writing_one_record_lose_nothing(app, lms, db_uri):
     assert all(entry["isCompleted"] for entry in stored["lectureProgress"])
     assert stored["completionPercentage"] == 100
     assert stored["__v"] == len(statuses) - 1, "every acknowledged write is one version"
+
+
+@WIRE
+def test_indexes_already_made_by_the_original_lms_are_accepted(app, lms):
+    """Mongoose created user_1_course_1 (background: true) before us: requests still work."""
+    lms.db.courseprogresses.create_index([("user", 1), ("course", 1)], name="user_1_course_1",
+                                         unique=True, background=True)
+    user = lms.user()
+    course, lectures = lms.course(1)
+    response = Api(app.test_client(), user).patch(course, lectures[0], {"isCompleted": True})
+    assert response.status_code == 200
+    names = {index["name"] for index in lms.db.courseprogresses.list_indexes()}
+    assert {"user_1_course_1", "user_1_lastAccessed_-1__id_-1", "course_1_createdAt_1__id_1"} <= names
