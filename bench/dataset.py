@@ -4,7 +4,6 @@ Collections as the Node/Mongoose LMS wrote them: `users`, `courses` (ordered `le
 `lectures`, `courseprogresses` (entries with their own `_id`, `__v`, millisecond times, and a
 few records created before the course's last lecture was added, so reads must reconcile).
 """
-import random
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,6 +19,7 @@ WRITER_LECTURES = 16       # one writer per lecture in the contention scenario
 BASE_USERS = 1000          # users of the 1k phase (one record each per course size)
 CHECK_USERS = 20           # of those, the last ones are only read: both apps must agree on them
 EPOCH = datetime(2026, 1, 5, 8, 0, 0)
+PASSWORD = "$2a$10$" + "x" * 53  # bcrypt-shaped, as the LMS stores it: never in a response
 
 
 @dataclass
@@ -30,7 +30,7 @@ class Dataset:
     small_courses: list = field(default_factory=list)  # {"_id", "lectures"}
     big_course: dict = None
     writer_course: dict = None
-    small_records: int = 0
+    small_pairs: list = field(default_factory=list)    # (user number, course index) with a record
 
     def token(self, user_id, lifetime=6 * 3600):
         """An HS256 JWT for the user, as the LMS's sign-in issues it (sub + exp)."""
@@ -39,9 +39,11 @@ class Dataset:
                           self.secret, algorithm="HS256")
 
 
-def seed_catalog(db, secret, user_count):
-    """Users, lectures and courses (10 x 10 lectures, 1 x 200, 1 x 16); indexes as the LMS has."""
-    db.courseprogresses.create_index([("user", 1), ("course", 1)], unique=True)
+def seed_catalog(db, secret, user_count, lms_indexes=True):
+    """Users, lectures and courses (10 x 10 lectures, 1 x 200, 1 x 16), and the indexes that
+    Mongoose created in the LMS's database (a shared database has them before we start)."""
+    if lms_indexes:
+        db.courseprogresses.create_index([("user", 1), ("course", 1)], unique=True)
     db.users.create_index("email", unique=True)
     data = Dataset(secret=secret)
     instructor = _insert_user(db, "Ada Instructor", "instructor")
@@ -59,17 +61,14 @@ def new_user(db, name):
 
 
 def _insert_user(db, name, role):
-    doc = {"name": name, "email": f"{ObjectId()}@example.test", "password": _PASSWORD,
+    doc = {"name": name, "email": f"{ObjectId()}@example.test", "password": PASSWORD,
            "role": role}
     return db.users.insert_one(doc).inserted_id
 
 
-_PASSWORD = "$2a$10$" + "x" * 53  # a bcrypt-shaped hash: it must never appear in a response
-
-
 def _insert_students(db, count):
     docs = [{"_id": ObjectId(), "name": f"Student {i}", "email": f"student{i}@example.test",
-             "password": _PASSWORD, "role": "student"} for i in range(count)]
+             "password": PASSWORD, "role": "student"} for i in range(count)]
     for start in range(0, count, BATCH):
         db.users.insert_many(docs[start:start + BATCH], ordered=False)
     return [doc["_id"] for doc in docs]
@@ -87,9 +86,8 @@ def _insert_course(db, title, lecture_count, instructor):
 
 def seed_base_records(db, data, rng):
     """The 1k phase: user i has a record on small course i % 10 and one on the 200-lecture course."""
-    pairs = [(i, data.small_courses[i % SMALL_COURSES]) for i in range(BASE_USERS)]
-    _insert_records(db, data, pairs, rng, "10-lecture")
-    data.small_records = len(pairs)
+    data.small_pairs = [(i, i % SMALL_COURSES) for i in range(BASE_USERS)]
+    _insert_small(db, data, data.small_pairs, rng)
     _insert_records(db, data, [(i, data.big_course) for i in range(BASE_USERS)], rng,
                     "200-lecture")
 
@@ -98,12 +96,15 @@ def grow_small_records(db, data, total, rng):
     """Add records on the 10-lecture courses until there are `total` of them (every user, every course)."""
     if total > len(data.users) * SMALL_COURSES:
         raise ValueError(f"{total} records need {total // SMALL_COURSES} users")
-    existing = {(i, i % SMALL_COURSES) for i in range(BASE_USERS)}
-    pairs = [(u, data.small_courses[c]) for u in range(len(data.users))
-             for c in range(SMALL_COURSES) if (u, c) not in existing]
-    pairs = pairs[:total - data.small_records]
-    _insert_records(db, data, pairs, rng, "10-lecture")
-    data.small_records += len(pairs)
+    existing = set(data.small_pairs)
+    pairs = [(u, c) for u in range(len(data.users)) for c in range(SMALL_COURSES)
+             if (u, c) not in existing][:total - len(existing)]
+    _insert_small(db, data, pairs, rng)
+    data.small_pairs += pairs
+
+
+def _insert_small(db, data, pairs, rng):
+    _insert_records(db, data, [(u, data.small_courses[c]) for u, c in pairs], rng, "10-lecture")
 
 
 def _insert_records(db, data, pairs, rng, label):
@@ -160,19 +161,14 @@ def write_lines(path, lines):
         out.write("\n".join(lines) + "\n")
 
 
-def load_users(count):
-    """Users of the 1k phase that the load touches (the check users are left alone)."""
-    return range(count - CHECK_USERS)
-
-
 def check_pairs(data):
     """(user number, course) pairs only ever read, to compare the two apps' answers."""
     return [(u, data.small_courses[u % SMALL_COURSES]) for u in range(BASE_USERS - CHECK_USERS, BASE_USERS)]
 
 
 def base_lists(data, course_of, rng, patches_per_user=4):
-    """GET and PATCH lines over the 1k-phase users, each on its own record."""
-    users = load_users(BASE_USERS)
+    """GET and PATCH lines over the 1k-phase users, each on its own record (not the check users)."""
+    users = range(BASE_USERS - CHECK_USERS)
     gets = [get_line(data, u, course_of(u)) for u in users]
     patches = [patch_line(data, u, course_of(u), rng.choice(course_of(u)["lectures"]), rng.random() < 0.5)
                for u in users for _ in range(patches_per_user)]
@@ -180,9 +176,10 @@ def base_lists(data, course_of, rng, patches_per_user=4):
 
 
 def spread_lists(data, rng, count=2000):
-    """GET and PATCH lines over random (user, course) pairs of the whole 100k set."""
-    picks = [(rng.randrange(len(data.users)), rng.choice(data.small_courses)) for _ in range(count)]
-    picks = [(u, c) for u, c in picks if u < BASE_USERS - CHECK_USERS or u >= BASE_USERS]
+    """GET and PATCH lines over random records of the whole (100k) set."""
+    readonly = range(BASE_USERS - CHECK_USERS, BASE_USERS)
+    sample = rng.sample(data.small_pairs, min(count, len(data.small_pairs)))
+    picks = [(u, data.small_courses[c]) for u, c in sample if u not in readonly]
     gets = [get_line(data, u, c) for u, c in picks]
     patches = [patch_line(data, u, c, rng.choice(c["lectures"]), rng.random() < 0.5) for u, c in picks]
     return gets, patches

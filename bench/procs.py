@@ -27,14 +27,19 @@ class ProcessGroup:
         self._children = []
 
     def __enter__(self):
-        # SIGTERM (e.g. from `timeout` or a CI runner) must run the same cleanup as Ctrl-C.
-        self._previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+        # SIGTERM (e.g. from `timeout` or a CI runner) must run the same cleanup as Ctrl-C, and
+        # SIGINT must raise even when a non-interactive shell started us with it ignored.
+        self._previous = {sig: signal.signal(sig, _raise_keyboard_interrupt)
+                          for sig in (signal.SIGTERM, signal.SIGINT)}
         return self
 
     def __exit__(self, *exc):
+        for sig in self._previous:  # a second Ctrl-C must not cut the cleanup short
+            signal.signal(sig, signal.SIG_IGN)
         for proc in reversed(self._children):
             self.stop(proc)
-        signal.signal(signal.SIGTERM, self._previous)
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
         return False
 
     def start(self, cmd, log_path, **kwargs):
@@ -91,6 +96,14 @@ def cpu_seconds(pid):
     return (int(stat[11]) + int(stat[12])) / CLOCK_TICKS
 
 
+def machine_busy_seconds():
+    """CPU seconds all cores have spent busy since boot (user, nice, system, irq, softirq)."""
+    with open("/proc/stat") as stat:
+        fields = stat.readline().split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq = (int(f) for f in fields[:7])
+    return (user + nice + system + irq + softirq) / CLOCK_TICKS
+
+
 def peak_rss_mb(pid):
     """VmHWM (peak resident set size) of the process in MiB, or None if gone."""
     try:
@@ -114,8 +127,12 @@ def _read_stat(pid):
     return text[text.rindex(")") + 2:].split()
 
 
-def wait_until(check, timeout, interval=0.2, what="condition"):
-    """Call `check` until it returns a truthy value; raise TimeoutError after `timeout` s."""
+def wait_until(check, timeout, errors=(OSError,), interval=0.2, what="condition"):
+    """Call `check` until it returns a truthy value; raise TimeoutError after `timeout` s.
+
+    `errors` are what `check` raises while the thing is not up yet (connection refused...);
+    anything else propagates at once.
+    """
     deadline = time.monotonic() + timeout
     last_error = None
     while time.monotonic() < deadline:
@@ -123,7 +140,7 @@ def wait_until(check, timeout, interval=0.2, what="condition"):
             result = check()
             if result:
                 return result
-        except Exception as error:  # the thing we wait for is not up yet
+        except errors as error:
             last_error = error
         time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what} ({last_error!r})")
