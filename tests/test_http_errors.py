@@ -56,7 +56,7 @@ def test_unexpected_error_is_500_without_trace(api, lms, monkeypatch):
     def explode(*args, **kwargs):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(service, "find_record", explode)
+    monkeypatch.setattr(service, "read_record", explode)
     response = api.get(course)
     assert response.status_code == 500
     assert response.json == {"status": "error", "message": "Internal server error"}

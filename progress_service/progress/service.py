@@ -13,7 +13,7 @@ from mongoengine.errors import NotUniqueError, SaveConditionError
 from . import signals
 from .catalog import UserInfo
 from ..exceptions import Conflict, InvalidInput, NotFound
-from .models import CourseProgress, LectureProgress, completion_state, now_ms
+from .models import CourseProgress, LectureState, ProgressSnapshot, completion_state, now_ms
 
 MAX_ATTEMPTS = 30
 COURSE_NOT_FOUND = "Course not found"
@@ -46,10 +46,21 @@ class Result:
     message: str = None
 
 
+def _find_raw(user_id, course_id):
+    """The raw stored record, or None (the filter carries the whole shard key)."""
+    return CourseProgress._get_collection().find_one({"user": user_id, "course": course_id})
+
+
 def find_record(user_id, course_id):
-    """The caller's record for a course, or None (filter carries the whole shard key)."""
-    raw = CourseProgress._get_collection().find_one({"user": user_id, "course": course_id})
+    """The caller's record as a document to change and save, or None."""
+    raw = _find_raw(user_id, course_id)
     return None if raw is None else CourseProgress._from_son(raw, created=False)
+
+
+def read_record(user_id, course_id):
+    """The caller's record as a read-only snapshot (GET stores nothing), or None."""
+    raw = _find_raw(user_id, course_id)
+    return None if raw is None else ProgressSnapshot.from_son(raw)
 
 
 def require_course(catalog, course_id):
@@ -73,8 +84,7 @@ def resume_point(entries):
 def present(record, course, user):
     """The view of a record: current lectures in course order, the rule over stored flags."""
     known = record.entries_by_lecture()
-    shown = [known.get(lecture) or LectureProgress(lecture=lecture, entry_id=None)
-             for lecture in dict.fromkeys(course.lecture_ids)]
+    shown = [known.get(lecture) or LectureState(lecture) for lecture in dict.fromkeys(course.lecture_ids)]
     percentage, done = completion_state(shown, course.lecture_ids)
     return ProgressView(
         id=record.id,
@@ -97,16 +107,15 @@ def present(record, course, user):
 def get_progress(catalog, user_id, course_id):
     """GET: the caller's record, 404 when the course or the record is missing."""
     course = require_course(catalog, course_id)
-    record = find_record(user_id, course_id)
+    record = read_record(user_id, course_id)
     if record is None:
         raise NotFound(RECORD_NOT_FOUND)
     return Result(present(record, course, catalog.user(user_id)))
 
 
-def _flags(record, lecture_ids):
+def _flags(entries, lecture_ids):
     """Completed flag of each current lecture, to see what a write really changed."""
-    known = record.entries_by_lecture()
-    return {lecture: bool(known[lecture].is_completed) if lecture in known else False
+    return {lecture: bool(entries[lecture].is_completed) if lecture in entries else False
             for lecture in lecture_ids}
 
 
@@ -116,7 +125,7 @@ def _backoff(attempt):
 
 
 def write(catalog, user_id, course, change, create=False, legacy_first=False):
-    """Apply `change(record)` in one conditional save, retrying lost races; returns the record.
+    """Apply `change(record, now, entries)` in one conditional save, retrying lost races.
 
     `create`: a missing record is created (all lectures not completed) and then changed,
     unless `legacy_first`, which stores it unchanged as the original LMS did.
@@ -129,32 +138,34 @@ def write(catalog, user_id, course, change, create=False, legacy_first=False):
         now = now_ms()
         if created:
             record = CourseProgress(user=user_id, course=course.id, created_at=now, version=0)
-        before = _flags(record, course.lecture_ids)
         was_completed = not created and completion_state(record.lecture_progress, course.lecture_ids)[1]
-        record.for_course(course.lecture_ids).reconcile(course.lecture_ids)
+        entries = record.for_course(course.lecture_ids).reconcile(course.lecture_ids)
+        before = _flags(entries, course.lecture_ids)
         if not (created and legacy_first):
-            change(record, now)
+            change(record, now, entries)
         read_version = record.version
         record.last_accessed = record.updated_at = now
         try:
+            # validate=False: the schemas validated the input and the save rule computes the
+            # rest; MongoEngine's validation walked every entry again (a tenth of a PATCH).
             if created:
-                record.save(force_insert=True)
+                record.save(force_insert=True, validate=False)
             else:
                 # Increment __v and store only if nobody wrote since our read.
                 record.version = (read_version or 0) + 1
-                record.save(save_condition={"version": read_version})
+                record.save(save_condition={"version": read_version}, validate=False)
         except (NotUniqueError, SaveConditionError):
             # Another writer won (a simultaneous first write, or any write since our read).
             _backoff(attempt)
             continue
-        _announce(record, course, before, was_completed)
+        _announce(record, course, entries, before, was_completed)
         return record
     raise Conflict("The record is being changed by other requests; retry", headers={"Retry-After": "1"})
 
 
-def _announce(record, course, before, was_completed):
+def _announce(record, course, entries, before, was_completed):
     """Send the host's events for what this stored write really changed, once."""
-    after = _flags(record, course.lecture_ids)
+    after = _flags(entries, course.lecture_ids)
     ids = {"user_id": record.user, "course_id": record.course, "progress": record}
     for lecture, done in after.items():
         if done and not before.get(lecture):
@@ -178,8 +189,8 @@ def mark_lecture(catalog, user_id, course_id, lecture_id, is_completed, watch_ti
     if lecture_id not in course.lecture_ids:
         raise InvalidInput(NOT_IN_COURSE, errors={"lectureId": [NOT_IN_COURSE]})
 
-    def change(record, now):
-        _set_lecture(record.entries_by_lecture()[lecture_id], is_completed, watch_time, now)
+    def change(record, now, entries):
+        _set_lecture(entries[lecture_id], is_completed, watch_time, now)
 
     record = write(catalog, user_id, course, change, create=True, legacy_first=legacy_first)
     return Result(present(record, course, catalog.user(user_id)))
@@ -194,8 +205,7 @@ def mark_lectures(catalog, user_id, course_id, items):
     if foreign:
         raise InvalidInput(NOT_IN_COURSE, errors={"lectures": foreign})
 
-    def change(record, now):
-        entries = record.entries_by_lecture()
+    def change(record, now, entries):
         for item in items:
             _set_lecture(entries[item["lecture"]], item["is_completed"], item.get("watch_time"), now)
 
@@ -207,8 +217,7 @@ def complete_course(catalog, user_id, course_id):
     """POST complete: every current lecture completed."""
     course = require_course(catalog, course_id)
 
-    def change(record, now):
-        entries = record.entries_by_lecture()
+    def change(record, now, entries):
         for lecture in course.lecture_ids:
             entries[lecture].is_completed = True
 
@@ -221,7 +230,7 @@ def reset_course(catalog, user_id, course_id):
     course = require_course(catalog, course_id)
     changed = {}
 
-    def change(record, now):
+    def change(record, now, entries):
         changed["any"] = any(
             entry.is_completed or entry.last_watched or entry.watch_time
             for entry in record.lecture_progress
