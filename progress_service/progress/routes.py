@@ -2,16 +2,17 @@
 import json
 from functools import wraps
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, current_app, g, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
 from .. import auth
 from ..db import ensure_indexes
 from ..errors import failure, register_error_handlers, success
-from . import service
+from . import insights, service
 from ..exceptions import InvalidInput
 from .schemas import BatchUpdateSchema, CoursePathSchema, LecturePathSchema, LectureUpdateSchema, progress_out
+from .schemas import PageQuerySchema, dashboard_out, students_out, summary_out
 
 bp = Blueprint("progress", __name__)
 register_error_handlers(bp)
@@ -36,6 +37,7 @@ def authenticated(view):
     def wrapper(**kwargs):
         settings = state()
         user_id = auth.current_user_id(settings.identity_claim)
+        g.progress_user_id = user_id  # for the standalone app's request log
         auth.check_origin(settings.origins)
         ensure_indexes(settings.db_alias)
         return view(user_id, **kwargs)
@@ -89,6 +91,9 @@ def our_headers(response):
     """No caching or sniffing of progress responses; CORS for the allowed origins."""
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"
+    if request.method == "OPTIONS" and "Allow" in response.headers:
+        # Flask's automatic OPTIONS answer would list the fallback rule's methods too.
+        response.headers["Allow"] = ", ".join(sorted(allowed_methods()))
     return auth.add_cors_headers(response, state().origins)
 
 
@@ -147,6 +152,14 @@ def fallback(rest=None):
     Any path no other rule takes ends here; a path that another rule has for other methods
     is a 405 with its Allow header, else a 404.
     """
+    allowed = allowed_methods()
+    if allowed and request.method not in allowed:
+        raise MethodNotAllowed(valid_methods=sorted(allowed))
+    return failure(404, "Not found")
+
+
+def allowed_methods():
+    """The methods that a rule other than the fallback takes for this request's path."""
     adapter = current_app.url_map.bind_to_environ(request.environ)
     allowed = set()
     for method in ALL_METHODS:
@@ -156,6 +169,44 @@ def fallback(rest=None):
             continue
         if endpoint.rsplit(".", 1)[-1] != FALLBACK:
             allowed.add(method)
-    if allowed and request.method not in allowed:
-        raise MethodNotAllowed(valid_methods=sorted(allowed))
-    return failure(404, "Not found")
+    # Flask answers OPTIONS on every path it routes (on "" the fallback's rule matches it).
+    return allowed | {"OPTIONS"} if allowed else allowed
+
+
+# --- views beyond the original (contract section 7) --------------------------------------
+
+page_query = PageQuerySchema()
+
+
+def paging():
+    """?page=&limit= validated (400 naming the parameter); other parameters are ignored."""
+    return load(page_query, request.args.to_dict())
+
+
+# Both spellings: the fallback rules on "" and "/" take only the other methods.
+@bp.get("", endpoint="dashboard")
+@bp.get("/", endpoint="dashboard")
+@authenticated
+def dashboard(user_id):
+    """The caller's records across courses, newest first."""
+    query = paging()
+    page = insights.dashboard(state().catalog, user_id, query["page"], query["limit"])
+    return success(dashboard_out.dump(page))
+
+
+@bp.get("/<course_id>/summary")
+@authenticated
+def course_summary(user_id, course_id):
+    """The course's figures, for its instructor or an admin."""
+    ids = load(course_path, {"courseId": course_id})
+    return success(summary_out.dump(insights.summary(state().catalog, user_id, ids["course_id"])))
+
+
+@bp.get("/<course_id>/students")
+@authenticated
+def course_students(user_id, course_id):
+    """The course's students with their progress, oldest record first."""
+    ids = load(course_path, {"courseId": course_id})
+    query = paging()
+    page = insights.students(state().catalog, user_id, ids["course_id"], query["page"], query["limit"])
+    return success(students_out.dump(page))

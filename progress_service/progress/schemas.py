@@ -4,10 +4,12 @@ from datetime import timezone
 
 from bson import ObjectId
 from bson.errors import InvalidId
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 MAX_BATCH = 200
 MAX_PAGE_SIZE = 100
+# Far past any real list, and (page - 1) * limit stays a 64-bit skip: a larger page was a 500.
+MAX_PAGE = 1_000_000
 
 
 # --- fields -----------------------------------------------------------------------------
@@ -131,27 +133,34 @@ class BatchUpdateSchema(StrictSchema):
 class PageQuerySchema(Schema):
     """?page=&limit= of the list endpoints (other query parameters are ignored)."""
 
-    page = fields.Integer(load_default=1, strict=False, validate=validate.Range(min=1))
+    class Meta:
+        # marshmallow's default would refuse `?page=2&utm_source=x` with a 400.
+        unknown = EXCLUDE
+
+    page = fields.Integer(load_default=1, strict=False, validate=validate.Range(min=1, max=MAX_PAGE))
     limit = fields.Integer(load_default=20, strict=False, validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
 
 
 # --- output -----------------------------------------------------------------------------
 
+# allow_none marks what may be null (contract section 3: keys are always present, null when
+# unknown); the OpenAPI document says `nullable` from it.
+
 class UserOutSchema(Schema):
     """The record's user: never a password."""
 
     id = ObjectIdString(data_key="_id")
-    name = fields.String()
-    email = fields.String()
-    avatar = fields.String()
+    name = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    avatar = fields.String(allow_none=True)
 
 
 class CourseOutSchema(Schema):
     """The record's course."""
 
     id = ObjectIdString(data_key="_id")
-    title = fields.String()
-    thumbnail = fields.String()
+    title = fields.String(allow_none=True)
+    thumbnail = fields.String(allow_none=True)
 
 
 class LectureProgressOutSchema(Schema):
@@ -160,7 +169,7 @@ class LectureProgressOutSchema(Schema):
     lecture = ObjectIdString()
     is_completed = fields.Boolean(data_key="isCompleted")
     watch_time = Seconds(data_key="watchTime")
-    last_watched = IsoTime(data_key="lastWatched")
+    last_watched = IsoTime(data_key="lastWatched", allow_none=True)
 
 
 class ResumeOutSchema(Schema):
@@ -179,11 +188,80 @@ class ProgressOutSchema(Schema):
     is_completed = fields.Boolean(data_key="isCompleted")
     completion_percentage = fields.Integer(data_key="completionPercentage")
     lecture_progress = fields.List(fields.Nested(LectureProgressOutSchema), data_key="lectureProgress")
-    last_accessed = IsoTime(data_key="lastAccessed")
-    created_at = IsoTime(data_key="createdAt")
-    updated_at = IsoTime(data_key="updatedAt")
-    completed_at = IsoTime(data_key="completedAt")
+    last_accessed = IsoTime(data_key="lastAccessed", allow_none=True)
+    created_at = IsoTime(data_key="createdAt", allow_none=True)
+    updated_at = IsoTime(data_key="updatedAt", allow_none=True)
+    completed_at = IsoTime(data_key="completedAt", allow_none=True)
     resume = fields.Nested(ResumeOutSchema, allow_none=True)
 
 
 progress_out = ProgressOutSchema()
+
+
+# --- output of the added views (contract section 7) ---------------------------------------
+
+class RecordFiguresOutSchema(Schema):
+    """What the list views show of a record: the rule's figures and the last access."""
+
+    completion_percentage = fields.Integer(data_key="completionPercentage")
+    is_completed = fields.Boolean(data_key="isCompleted")
+    completed_at = IsoTime(data_key="completedAt", allow_none=True)
+    last_accessed = IsoTime(data_key="lastAccessed", allow_none=True)
+
+
+class DashboardItemOutSchema(RecordFiguresOutSchema):
+    """One course on the student's dashboard."""
+
+    course = fields.Nested(CourseOutSchema)
+    resume = fields.Nested(ResumeOutSchema, allow_none=True)
+
+
+class StudentUserOutSchema(Schema):
+    """A student as the instructor sees them: no avatar, never a password."""
+
+    id = ObjectIdString(data_key="_id")
+    name = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+
+
+class StudentOutSchema(RecordFiguresOutSchema):
+    """One student of a course, for its instructor."""
+
+    user = fields.Nested(StudentUserOutSchema)
+
+
+class DashboardPageOutSchema(Schema):
+    """A page of the dashboard."""
+
+    items = fields.List(fields.Nested(DashboardItemOutSchema))
+    page = fields.Integer()
+    limit = fields.Integer()
+    total = fields.Integer()
+
+
+class StudentsPageOutSchema(DashboardPageOutSchema):
+    """A page of a course's students."""
+
+    items = fields.List(fields.Nested(StudentOutSchema))
+
+
+class SummaryLectureOutSchema(Schema):
+    """How many records have one current lecture completed."""
+
+    lecture = ObjectIdString()
+    title = fields.String(allow_none=True)
+    completed = fields.Integer()
+
+
+class SummaryOutSchema(Schema):
+    """The instructor's figures for a course."""
+
+    students = fields.Integer()
+    completed = fields.Integer()
+    average_percentage = fields.Float(data_key="averagePercentage")
+    lectures = fields.List(fields.Nested(SummaryLectureOutSchema))
+
+
+dashboard_out = DashboardPageOutSchema()
+students_out = StudentsPageOutSchema()
+summary_out = SummaryOutSchema()

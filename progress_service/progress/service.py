@@ -139,6 +139,10 @@ def write(catalog, user_id, course, change, create=False, legacy_first=False):
         if created:
             record = CourseProgress(user=user_id, course=course.id, created_at=now, version=0)
         was_completed = not created and completion_state(record.lecture_progress, course.lecture_ids)[1]
+        if not was_completed:
+            # Not complete over the current lectures (GET shows completedAt null), even if
+            # the stored flag predates a lecture added since: a completion now is a new one.
+            record.completed_at = None
         entries = record.for_course(course.lecture_ids).reconcile(course.lecture_ids)
         before = _flags(entries, course.lecture_ids)
         if not (created and legacy_first):
