@@ -4,7 +4,7 @@ import logging
 
 from flask import current_app
 from pymongo.errors import ConnectionFailure, ExecutionTimeout, WaitQueueTimeoutError, WTimeoutError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, default_exceptions
 
 from .exceptions import ProgressError
 
@@ -77,4 +77,8 @@ def register_error_handlers(target):
     """Install the envelope handlers on a blueprint (mounted) or the app (standalone)."""
     target.register_error_handler(ProgressError, handle_progress_error)
     target.register_error_handler(HTTPException, handle_http_exception)
+    # Flask prefers an app's handler for a status code over a blueprint's handler for a
+    # class: without these, a host's @app.errorhandler(405) would answer under our prefix.
+    for code in default_exceptions:
+        target.register_error_handler(code, handle_http_exception)
     target.register_error_handler(Exception, handle_unexpected)

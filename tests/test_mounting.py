@@ -1,0 +1,631 @@
+"""Issue 4: progress mounted into a real host LMS (examples/host_lms) without changing it.
+
+The host has its own sign-in (JWTManager, loaders, the `token` cookie with a `userId` claim),
+its own HTML error pages, JSON provider, MongoEngine alias and course schema (lectures
+embedded as `course_lectures`, no `lectures` collection). Every test drives it through the
+host's own test client.
+"""
+import json
+import logging
+from contextlib import ExitStack, contextmanager
+
+import jwt as pyjwt
+import mongomock
+import pytest
+from bson import ObjectId
+from flask import url_for
+from mongoengine.connection import _connection_settings, get_db
+from werkzeug.security import generate_password_hash
+
+from examples.host_lms import LmsJSONProvider, auth as host_auth, create_app as create_host
+from examples.host_lms.catalog import LmsCatalog
+from examples.host_lms.models import ALIAS, Course, Lesson, User
+from progress_service import db as progress_db
+from progress_service.progress import Progress, service, signals
+from progress_service.progress.models import CourseProgress
+
+from .support import BOTH, SECRET, make_token
+
+ALLOWED = "https://lms.example"
+EVIL = "https://evil.example"
+PASSWORD = "correct horse"
+FAST_HASH = "pbkdf2:sha256:1000"  # the host's hashing, made cheap for tests
+ENVELOPE_401 = {"status": "fail", "message": "Authentication required"}
+EVENTS = ("lecture_completed", "course_completed", "progress_reset")
+
+
+def host_mongo(db_uri):
+    """The host's own MongoEngine settings for the test database."""
+    if db_uri.startswith("mongomock://"):
+        return {"host": "mongodb://" + db_uri[len("mongomock://"):], "mongo_client_class": mongomock.MongoClient}
+    return {"host": db_uri}
+
+
+@pytest.fixture
+def make_host(db_uri):
+    """Build host apps on one fresh database (several may share it); disconnect afterwards."""
+
+    def make(**config):
+        """A host app on the test database; `config` overrides its settings."""
+        settings = {"JWT_SECRET_KEY": SECRET, "MONGODB_SETTINGS": host_mongo(db_uri), "CLIENT_URL": ALLOWED}
+        return create_host({**settings, **config})
+
+    yield make
+    progress_db.reset(ALIAS)
+
+
+@pytest.fixture
+def campus(make_host):
+    """The example host with progress mounted, and its data."""
+    return Campus(make_host())
+
+
+class Campus:
+    """The host's data, sign-in and progress URLs, through its test client."""
+
+    def __init__(self, app):
+        """Drive `app` through its own test client."""
+        self.app = app
+        self.client = app.test_client()
+        self.prefix = app.config["LMS_PROGRESS_PREFIX"]
+
+    def account(self, name="Ada Learner", role="student"):
+        """A host account with a password."""
+        return User(full_name=name, email=f"{ObjectId()}@lms.example", role=role,
+                    password_hash=generate_password_hash(PASSWORD, FAST_HASH)).save()
+
+    def course(self, lectures=3, teacher=None, name="Flask 101"):
+        """A host course with embedded lectures; returns (course, [lecture ids])."""
+        course = Course(name=name, teacher=teacher,
+                        course_lectures=[Lesson(title=f"Lesson {i + 1}") for i in range(lectures)]).save()
+        return course, [lesson.lesson_id for lesson in course.course_lectures]
+
+    def login(self, user, client=None):
+        """Sign in on the host: its cookie lands in the client."""
+        response = (client or self.client).post("/login", json={"email": user.email, "password": PASSWORD})
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return response
+
+    def url(self, course_id, *rest):
+        """A progress URL under the host's prefix."""
+        return "/".join([self.prefix, str(course_id), *map(str, rest)])
+
+    def patch(self, course_id, lecture_id, body, client=None, **kwargs):
+        """PATCH one lecture with the client's cookie."""
+        return (client or self.client).patch(self.url(course_id, "lectures", lecture_id), json=body, **kwargs)
+
+
+def stored(user_id, course_id):
+    """The stored progress document, raw, from the host's database."""
+    return get_db(ALIAS).courseprogresses.find_one({"user": user_id, "course": course_id})
+
+
+# --- end to end ---------------------------------------------------------------------------
+
+
+@BOTH
+def test_sign_in_on_the_host_then_use_progress_with_its_cookie(campus):
+    """Log in on the host; every progress endpoint works with the host's `token` cookie."""
+    student = campus.account()
+    course, lectures = campus.course(3)
+    login = campus.login(student)
+    assert login.headers["Set-Cookie"].startswith("token=") and "HttpOnly" in login.headers["Set-Cookie"]
+    assert campus.client.get(campus.url(course.id)).json == {
+        "status": "fail", "message": "No progress record found for this user and course"}
+
+    patched = campus.patch(course.id, lectures[1], {"isCompleted": True, "watchTime": 42})
+    assert patched.status_code == 200
+    data = patched.json["data"]
+    assert data["user"] == {"_id": str(student.id), "name": "Ada Learner", "email": student.email, "avatar": None}
+    assert data["course"] == {"_id": str(course.id), "title": "Flask 101", "thumbnail": None}
+    assert [(e["lecture"], e["isCompleted"], e["watchTime"]) for e in data["lectureProgress"]] == [
+        (str(lectures[0]), False, 0), (str(lectures[1]), True, 42), (str(lectures[2]), False, 0)]
+    assert data["completionPercentage"] == 33 and data["isCompleted"] is False
+    assert campus.client.get(campus.url(course.id)).json == patched.json
+
+    completed = campus.client.post(campus.url(course.id, "complete"))
+    assert completed.json["message"] == "Course marked as completed"
+    assert completed.json["data"]["completionPercentage"] == 100
+    dashboard = campus.client.get(campus.prefix).json["data"]
+    assert [(item["course"]["title"], item["completionPercentage"]) for item in dashboard["items"]] == [("Flask 101", 100)]
+    reset = campus.client.post(campus.url(course.id, "reset"))
+    assert reset.json["message"] == "Course progress has been reset"
+
+    record = stored(student.id, course.id)
+    assert record["completionPercentage"] == 0 and record["__v"] == 2
+    assert [entry["lecture"] for entry in record["lectureProgress"]] == lectures
+    # The host's schema only: the original LMS's collections were never created or read.
+    assert set(get_db(ALIAS).list_collection_names()) == {"accounts", "catalog_courses", "courseprogresses"}
+    for response in (patched, completed, reset):
+        assert student.password_hash not in response.get_data(as_text=True)
+
+
+def test_the_hosts_cookie_claim_and_token_locations_decide(campus):
+    """The host's `userId` claim and cookie-only location apply on our routes too."""
+    student = campus.account()
+    course, lectures = campus.course(2)
+    campus.login(student)
+    token = campus.client.get_cookie("token").value
+    claims = pyjwt.decode(token, options={"verify_signature": False})
+    assert claims["userId"] == str(student.id) and "sub" not in claims
+    assert campus.patch(course.id, lectures[0], {"isCompleted": True}).status_code == 200
+
+    stranger = campus.app.test_client()
+    # This host reads cookies only: a Bearer header is not a token here.
+    assert stranger.get(campus.url(course.id), headers={"Authorization": f"Bearer {token}"}).json == ENVELOPE_401
+    # A token naming the user in `sub` is not one of this host's tokens: the host's own user
+    # lookup (its loader, which we run through) already refuses it.
+    stranger.set_cookie("token", make_token(student.id))
+    response = stranger.get(campus.url(course.id))
+    assert (response.status_code, response.json) == (401, {"status": "fail", "message": "Invalid token"})
+    assert stranger.get("/me").json == {"error": "invalid session"}
+
+
+def test_our_routes_answer_our_401_while_the_host_keeps_its_loaders(campus):
+    """No second JWTManager, no loader replaced; each refusal in each app's own shape."""
+    manager = campus.app.extensions["flask-jwt-extended"]
+    assert manager is host_auth.jwt
+    assert manager._unauthorized_callback is host_auth.login_required
+    assert manager._invalid_token_callback is host_auth.bad_token
+    assert manager._expired_token_callback is host_auth.session_expired
+    assert manager._revoked_token_callback is host_auth.signed_out
+    assert manager._token_in_blocklist_callback is host_auth.is_signed_out
+    assert manager._user_lookup_callback is host_auth.load_user
+    student = campus.account()
+    course, _ = campus.course(1)
+    campus.login(student)
+    revoked = campus.client.get_cookie("token").value
+    assert campus.client.post("/logout").status_code == 200
+
+    cases = {
+        None: ({"error": "login required"}, "Authentication required"),
+        make_token(student.id, claim="userId", expires_in=-60): ({"error": "session expired"}, "Token has expired"),
+        make_token(student.id, claim="userId", secret="another-secret-of-at-least-32-bytes!!"):
+            ({"error": "invalid session"}, "Invalid token"),
+        revoked: ({"error": "signed out"}, "Invalid token"),
+    }
+    for token, (host_body, our_message) in cases.items():
+        client = campus.app.test_client()
+        if token:
+            client.set_cookie("token", token)
+        host = client.get("/me")
+        assert (host.status_code, host.json) == (401, host_body)
+        ours = client.get(campus.url(course.id))
+        assert (ours.status_code, ours.json) == (401, {"status": "fail", "message": our_message})
+        assert ours.mimetype == "application/json"
+
+
+def test_a_host_with_csrf_protection_keeps_it_on_our_routes(make_host):
+    """flask-jwt-extended's double submit, when the host has it on, guards our writes too."""
+    campus = Campus(make_host(JWT_COOKIE_CSRF_PROTECT=True))
+    student = campus.account()
+    course, lectures = campus.course(2)
+    campus.login(student)
+    csrf = campus.client.get_cookie("csrf_access_token").value
+    refused = campus.patch(course.id, lectures[0], {"isCompleted": True})
+    assert (refused.status_code, refused.json) == (401, {"status": "fail", "message": "Invalid token"})
+    assert stored(student.id, course.id) is None
+    accepted = campus.patch(course.id, lectures[0], {"isCompleted": True}, headers={"X-CSRF-TOKEN": csrf})
+    assert accepted.status_code == 200 and accepted.json["data"]["completionPercentage"] == 50
+
+
+# --- no side effects on the host ----------------------------------------------------------
+
+
+def boom():
+    """A host route with a bug, to see the host's own 500 page."""
+    raise RuntimeError("host bug")
+
+
+def host_requests(app, token):
+    """The host's own routes and error pages, recorded as (status, headers, body) each."""
+    account = User.objects.first()
+    calls = [
+        ("GET", "/", {}),
+        ("HEAD", "/", {}),
+        ("OPTIONS", "/", {"headers": {"Origin": ALLOWED, "Access-Control-Request-Method": "GET"}}),
+        ("GET", "/courses", {"headers": {"Origin": ALLOWED}}),
+        ("GET", "/me", {}),
+        ("GET", "/me", {"cookie": token}),
+        ("GET", "/me", {"cookie": "not-a-jwt"}),
+        ("POST", "/login", {"json": {"email": account.email, "password": "wrong"}}),
+        ("POST", "/login", {"json": {"email": account.email, "password": PASSWORD}, "headers": {"Origin": EVIL}}),
+        ("POST", "/login", {"data": b"x" * (1024 * 1024 + 1), "content_type": "application/json"}),
+        ("GET", "/login", {}),
+        ("DELETE", "/courses", {}),
+        ("GET", "/nope", {}),
+        ("GET", "/api/v1/progress/6b0000000000000000000001", {}),
+        ("GET", "/lms/api/progressive", {}),
+        ("PATCH", "/lms/api", {}),
+        ("GET", "/boom", {}),
+    ]
+    recorded = []
+    for method, path, kwargs in calls:
+        client = app.test_client()  # a fresh cookie jar for each call
+        if "cookie" in kwargs:
+            client.set_cookie("token", kwargs.pop("cookie"))
+        response = client.open(path, method=method, **kwargs)
+        headers = [(key, _without_token(value) if key == "Set-Cookie" else value)
+                   for key, value in response.headers]
+        recorded.append((method, path, response.status, headers, response.get_data()))
+    return recorded
+
+
+def _without_token(cookie):
+    """A Set-Cookie with the JWT itself blanked (each sign-in has a new jti and iat)."""
+    name, _, rest = cookie.partition("=")
+    return f"{name}=<jwt>;{rest.partition(';')[2]}"
+
+
+def app_wide(app):
+    """What a mount could change app-wide: hooks, handlers, JSON, logging, host rules."""
+    hooks = {}
+    for kind in ("before_request_funcs", "after_request_funcs", "teardown_request_funcs",
+                 "url_value_preprocessors", "url_default_functions", "template_context_processors"):
+        hooks[kind] = [getattr(f, "__qualname__", repr(f)) for f in getattr(app, kind).get(None, [])]
+    handlers = {code: {cls.__name__: fn.__qualname__ for cls, fn in spec.items()}
+                for code, spec in app.error_handler_spec[None].items()}
+    prefix = app.config["LMS_PROGRESS_PREFIX"]
+    rules = sorted((rule.rule, sorted(rule.methods), rule.endpoint) for rule in app.url_map.iter_rules()
+                   if not rule.rule.startswith(prefix))
+    return {"hooks": hooks, "handlers": handlers, "rules": rules, "json": type(app.json),
+            "response": app.response_class, "logger": (app.logger.level, list(app.logger.handlers)),
+            "root_logger": (logging.getLogger().level, list(logging.getLogger().handlers)),
+            "jwt": app.extensions["flask-jwt-extended"]}
+
+
+@BOTH
+def test_the_hosts_own_responses_are_byte_for_byte_the_same_with_progress_mounted(make_host):
+    """Routes, 401s, 404, 405, 413 and 500 pages of the host: identical with and without us."""
+    plain = make_host(LMS_MOUNT_PROGRESS=False)
+    mounted = make_host()
+    for app in (plain, mounted):
+        app.add_url_rule("/boom", "boom", boom)
+    campus = Campus(mounted)
+    student = campus.account()
+    campus.course(2)
+    token = make_token(student.id, claim="userId")
+
+    without = host_requests(plain, token)
+    with_progress = host_requests(mounted, token)
+    assert with_progress == without
+    statuses = [status for _, _, status, _, _ in without]
+    assert statuses == ["200 OK", "200 OK", "200 OK", "200 OK", "401 UNAUTHORIZED", "200 OK",
+                        "401 UNAUTHORIZED", "401 UNAUTHORIZED", "200 OK", "413 REQUEST ENTITY TOO LARGE",
+                        "405 METHOD NOT ALLOWED", "405 METHOD NOT ALLOWED", "404 NOT FOUND", "404 NOT FOUND",
+                        "404 NOT FOUND", "404 NOT FOUND", "500 INTERNAL SERVER ERROR"]
+    assert b"<h1>Not Found</h1>" in without[12][4]
+
+    assert app_wide(mounted) == app_wide(plain)
+    assert isinstance(mounted.json, LmsJSONProvider)
+    assert set(mounted.extensions) - set(plain.extensions) == {"progress"}
+    host_keys = set(plain.config) - {"LMS_MOUNT_PROGRESS"}  # the switch itself differs
+    assert {key: mounted.config[key] for key in host_keys} == {key: plain.config[key] for key in host_keys}
+    assert set(mounted.config) - set(plain.config) == {"PROGRESS_LEGACY_FIRST_PATCH", "PROGRESS_MAX_BODY_BYTES"}
+
+
+def test_errors_under_our_prefix_are_our_envelope_despite_the_hosts_pages(campus, monkeypatch):
+    """The host's @app.errorhandler(404/405/413/500) pages never answer under our prefix."""
+    campus.app.add_url_rule("/boom", "boom", boom)
+    student = campus.account()
+    course, lectures = campus.course(2)
+    campus.login(student)
+    client = campus.client
+
+    def check(response, status, message):
+        """Our envelope, as JSON, not cached."""
+        assert (response.status_code, response.json) == (status, {
+            "status": "error" if status >= 500 else "fail", "message": message})
+        assert response.mimetype == "application/json"
+        assert response.headers["Cache-Control"] == "no-store"
+
+    check(client.get(campus.prefix + "/a/b/c"), 404, "Not found")
+    wrong_method = client.delete(campus.url(course.id))
+    check(wrong_method, 405, "Method not allowed")
+    assert "GET" in wrong_method.allow and "DELETE" not in wrong_method.allow
+    put = client.put(campus.url(course.id, "lectures", lectures[0]))
+    check(put, 405, "Method not allowed")
+    assert "PATCH" in put.allow
+    check(campus.patch(course.id, lectures[0], {"isCompleted": True, "pad": "x" * 70_000}), 413,
+          "Request body too large")
+
+    def broken(*args, **kwargs):
+        """A bug in the service."""
+        raise RuntimeError("bug in progress")
+
+    monkeypatch.setattr(service, "get_progress", broken)
+    check(client.get(campus.url(course.id)), 500, "Internal server error")
+    host_page = client.get("/boom")
+    assert host_page.status_code == 500 and host_page.mimetype == "text/html"
+    assert "Cache-Control" not in host_page.headers
+
+
+def test_cors_and_the_origin_check_apply_to_our_routes_only(campus):
+    """A foreign origin is refused on our cookie writes; the host's routes are the host's."""
+    student = campus.account()
+    course, lectures = campus.course(2)
+    campus.login(student)
+    refused = campus.patch(course.id, lectures[0], {"isCompleted": True}, headers={"Origin": EVIL})
+    assert (refused.status_code, refused.json) == (403, {"status": "fail", "message": "Origin not allowed"})
+    assert "Access-Control-Allow-Origin" not in refused.headers
+    allowed = campus.patch(course.id, lectures[0], {"isCompleted": True}, headers={"Origin": ALLOWED})
+    assert allowed.status_code == 200
+    assert allowed.headers["Access-Control-Allow-Origin"] == ALLOWED
+    assert allowed.headers["Access-Control-Allow-Credentials"] == "true"
+    preflight = campus.client.options(campus.url(course.id, "lectures", lectures[0]), headers={
+        "Origin": ALLOWED, "Access-Control-Request-Method": "PATCH"})
+    assert preflight.status_code == 200 and "PATCH" in preflight.headers["Access-Control-Allow-Methods"]
+
+    host_login = campus.client.post("/login", json={"email": student.email, "password": PASSWORD},
+                                    headers={"Origin": EVIL})
+    assert host_login.status_code == 200
+    host_list = campus.client.get("/courses", headers={"Origin": ALLOWED})
+    for response in (host_login, host_list):
+        assert not any(key.startswith("Access-Control") for key in response.headers.keys())
+        assert "Vary" not in response.headers
+
+
+# --- mount options --------------------------------------------------------------------------
+
+
+def test_the_prefix_and_blueprint_name_are_the_hosts(campus):
+    """Under the host's prefix and name; the default prefix is just another host 404."""
+    course, lectures = campus.course(1)
+    with campus.app.test_request_context():
+        assert url_for("lms_progress.get_progress", course_id=str(course.id)) == f"/lms/api/progress/{course.id}"
+        assert url_for("lms_progress.mark_lecture", course_id=str(course.id), lecture_id=str(lectures[0])) == \
+            f"/lms/api/progress/{course.id}/lectures/{lectures[0]}"
+    default = campus.client.get(f"/api/v1/progress/{course.id}")
+    assert default.status_code == 404 and default.mimetype == "text/html"
+    document = campus.client.get("/lms/api/progress/openapi.json").json
+    assert "/lms/api/progress/{courseId}/lectures/{lectureId}" in document["paths"]
+
+
+def test_init_app_in_the_factory_style(make_host):
+    """Progress(catalog=...) created once, then init_app(app, url_prefix=..., name=...)."""
+    app = make_host(LMS_MOUNT_PROGRESS=False)
+    progress = Progress(catalog=LmsCatalog())
+    progress.init_app(app, url_prefix="/learning/progress", name="learning")
+    campus = Campus(app)
+    campus.prefix = "/learning/progress"
+    student = campus.account()
+    course, lectures = campus.course(4)
+    campus.login(student)
+    response = campus.patch(course.id, lectures[3], {"isCompleted": True})
+    assert response.status_code == 200 and response.json["data"]["completionPercentage"] == 25
+    assert "learning.get_progress" in app.view_functions
+
+
+@BOTH
+def test_progress_uses_the_hosts_connection_through_its_alias(make_host):
+    """PROGRESS_DB_ALIAS names the host's connection; MONGODB_URI is then not used at all."""
+    before = set(_connection_settings)
+    # Nothing listens there: any use of it would fail the requests below.
+    campus = Campus(make_host(MONGODB_URI="mongodb://127.0.0.1:9/unused?serverSelectionTimeoutMS=200"))
+    assert set(_connection_settings) - before == {ALIAS}
+    assert CourseProgress._meta["db_alias"] == ALIAS
+    assert CourseProgress._get_db() is get_db(ALIAS)
+    student = campus.account()
+    course, lectures = campus.course(2)
+    campus.login(student)
+    assert campus.patch(course.id, lectures[0], {"isCompleted": True}).status_code == 200
+    assert stored(student.id, course.id)["completionPercentage"] == 50
+
+
+@BOTH
+def test_a_host_connection_without_tz_aware_is_used_as_it_is(campus):
+    """The host connected without tz_aware: stored times come back naive, and still work."""
+    assert not get_db(ALIAS).client.codec_options.tz_aware
+    student = campus.account()
+    course, lectures = campus.course(3)
+    campus.login(student)
+    campus.patch(course.id, lectures[0], {"isCompleted": False, "watchTime": 10})
+    # Now one watched lecture read back from storage and one watched in this request.
+    response = campus.patch(course.id, lectures[1], {"isCompleted": False, "watchTime": 20})
+    assert response.status_code == 200
+    assert response.json["data"]["resume"] == {"lecture": str(lectures[1]), "watchTime": 20}
+    assert campus.client.get(campus.url(course.id)).json == response.json
+
+
+def test_the_example_hosts_commands_make_a_usable_account_and_course(campus):
+    """`flask lms add-user` and `lms add-course`, then sign in and use progress."""
+    runner = campus.app.test_cli_runner()
+    added = runner.invoke(args=["lms", "add-user", "bo@lms.example", "Bo", "--password", PASSWORD])
+    assert added.exit_code == 0, added.output
+    course = runner.invoke(args=["lms", "add-course", "Databases", "Tables", "Indexes"])
+    ids = json.loads(course.output)
+    user = User.objects(email="bo@lms.example").first()
+    assert str(user.id) == added.output.strip()
+    campus.login(user)
+    response = campus.patch(ids["courseId"], ids["lectureIds"][1], {"isCompleted": True})
+    assert response.json["data"]["completionPercentage"] == 50
+
+
+# --- the catalog hook -----------------------------------------------------------------------
+
+
+@BOTH
+def test_a_host_schema_with_embedded_lectures_through_its_catalog(campus):
+    """Courses in `catalog_courses` with `course_lectures`, users in `accounts`: all served."""
+    teacher = campus.account(name="Grace Teacher", role="instructor")
+    student = campus.account()
+    course, lectures = campus.course(3, teacher=teacher.id)
+    other, other_lectures = campus.course(1, name="Other")
+    campus.login(student)
+    assert campus.patch(course.id, lectures[0], {"isCompleted": True}).status_code == 200
+
+    foreign = campus.patch(course.id, other_lectures[0], {"isCompleted": True})
+    assert (foreign.status_code, foreign.json["errors"]) == (400, {"lectureId": ["Lecture does not belong to this course"]})
+    missing = campus.client.get(campus.url(ObjectId()))
+    assert (missing.status_code, missing.json["message"]) == (404, "Course not found")
+
+    # The host edits its course: the first lecture goes, a new one comes first.
+    course.course_lectures = [Lesson(title="Intro")] + course.course_lectures[1:]
+    course.save()
+    current = [lesson.lesson_id for lesson in course.course_lectures]
+    data = campus.client.get(campus.url(course.id)).json["data"]
+    assert [entry["lecture"] for entry in data["lectureProgress"]] == [str(x) for x in current]
+    assert data["completionPercentage"] == 0
+
+    instructor = campus.app.test_client()
+    campus.login(teacher, client=instructor)
+    summary = instructor.get(campus.url(course.id, "summary"))
+    assert summary.status_code == 200
+    assert [(row["lecture"], row["title"]) for row in summary.json["data"]["lectures"]] == [
+        (str(current[0]), "Intro"), (str(current[1]), "Lesson 2"), (str(current[2]), "Lesson 3")]
+    students = instructor.get(campus.url(course.id, "students")).json["data"]["items"]
+    assert [row["user"] for row in students] == [{"_id": str(student.id), "name": "Ada Learner", "email": student.email}]
+    assert campus.client.get(campus.url(course.id, "summary")).status_code == 403
+    assert "lectures" not in get_db(ALIAS).list_collection_names()
+
+
+# --- signals --------------------------------------------------------------------------------
+
+
+@contextmanager
+def recording():
+    """Every progress signal sent meanwhile: (name, lecture_id or None), plus the payloads."""
+    events, payloads = [], []
+
+    def receiver_for(name):
+        """A receiver recording `name` events."""
+
+        def receive(sender, **kwargs):
+            """Record the event and what was stored when it was sent."""
+            record = stored(kwargs["user_id"], kwargs["course_id"])
+            payloads.append({"name": name, "sender": sender, "stored_version": record["__v"], **kwargs})
+            events.append((name, kwargs.get("lecture_id")))
+        return receive
+
+    with ExitStack() as stack:
+        for name in EVENTS:
+            stack.enter_context(getattr(signals, name).connected_to(receiver_for(name)))
+        yield events, payloads
+
+
+def events_of(action):
+    """The (name, lecture_id) events that `action()` sent."""
+    with recording() as (events, _):
+        action()
+    return events
+
+
+@BOTH
+def test_signals_fire_once_per_real_change(campus):
+    """Each event once, after the change is stored; repeats and no-ops fire nothing."""
+    student = campus.account()
+    course, (first, second) = campus.course(2)
+    campus.login(student)
+
+    with recording() as (events, payloads):
+        assert campus.patch(course.id, first, {"isCompleted": True}).status_code == 200
+    assert events == [("lecture_completed", first)]
+    payload = payloads[0]
+    assert payload["sender"] is None
+    assert (payload["user_id"], payload["course_id"]) == (student.id, course.id)
+    assert payload["progress"].completion_percentage == 50
+    assert payload["stored_version"] == payload["progress"].version == 0  # stored before it was sent
+
+    def patch(lecture, done, **extra):
+        """A PATCH of one lecture, to run later."""
+        return lambda: campus.patch(course.id, lecture, {"isCompleted": done, **extra})
+
+    assert events_of(patch(first, True, watchTime=30)) == []
+    assert events_of(patch(second, False)) == []
+    with recording() as (events, payloads):
+        patch(second, True)()
+    assert events == [("lecture_completed", second), ("course_completed", None)]
+    assert payloads[1]["progress"].is_completed is True
+    assert events_of(patch(second, True)) == []
+    assert events_of(lambda: campus.client.post(campus.url(course.id, "complete"))) == []
+    assert events_of(patch(second, False)) == []
+    assert events_of(patch(second, True)) == [("lecture_completed", second), ("course_completed", None)]
+
+    assert events_of(lambda: campus.client.post(campus.url(course.id, "reset"))) == [("progress_reset", None)]
+    assert events_of(lambda: campus.client.post(campus.url(course.id, "reset"))) == []
+    assert events_of(lambda: campus.client.post(campus.url(course.id, "complete"))) == [
+        ("lecture_completed", first), ("lecture_completed", second), ("course_completed", None)]
+
+
+def test_a_completed_course_that_gained_a_lecture_completes_again_once(campus):
+    """The host adds a lecture: completing it completes the course again, one event."""
+    student = campus.account()
+    course, lectures = campus.course(2)
+    campus.login(student)
+    for lecture in lectures:
+        campus.patch(course.id, lecture, {"isCompleted": True})
+    course.course_lectures.append(Lesson(title="Bonus"))
+    course.save()
+    bonus = course.course_lectures[-1].lesson_id
+    assert campus.client.get(campus.url(course.id)).json["data"]["isCompleted"] is False
+    assert events_of(lambda: campus.patch(course.id, bonus, {"isCompleted": True})) == [
+        ("lecture_completed", bonus), ("course_completed", None)]
+
+
+def test_a_patch_that_changes_nothing_fires_nothing(campus):
+    """Setting a completed lecture to completed again is stored (lastWatched) but no event."""
+    student = campus.account()
+    course, lectures = campus.course(1)
+    campus.login(student)
+    campus.patch(course.id, lectures[0], {"isCompleted": True})
+    with recording() as (events, _):
+        again = campus.patch(course.id, lectures[0], {"isCompleted": True})
+    assert again.status_code == 200 and again.json["data"]["isCompleted"] is True
+    assert events == []
+    assert stored(student.id, course.id)["__v"] == 1
+
+
+def lose_first_race(monkeypatch, rival, when):
+    """Make the first save that matches `when` lose to `rival()`, a concurrent writer."""
+    original = CourseProgress.save
+    raced = []
+
+    def save(self, *args, **kwargs):
+        """Let the rival write first, once, then save as usual (and lose the condition)."""
+        if not raced and when(kwargs):
+            raced.append(True)
+            rival()
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(CourseProgress, "save", save)
+    return raced
+
+
+@BOTH
+def test_a_write_retried_after_losing_a_race_fires_once(campus, monkeypatch):
+    """Two requests complete the same lecture at once: one lecture_completed, not two."""
+    student = campus.account()
+    course, lectures = campus.course(2)
+    campus.login(student)
+    campus.patch(course.id, lectures[0], {"isCompleted": False})
+
+    def rival():
+        """Another worker's request, landing between our read and our save."""
+        service.mark_lecture(LmsCatalog(), student.id, course.id, lectures[1], True)
+
+    with recording() as (events, _):
+        raced = lose_first_race(monkeypatch, rival, lambda kwargs: "save_condition" in kwargs)
+        response = campus.patch(course.id, lectures[1], {"isCompleted": True})
+    assert raced and response.status_code == 200
+    assert response.json["data"]["lectureProgress"][1]["isCompleted"] is True
+    assert events == [("lecture_completed", lectures[1])]
+    assert stored(student.id, course.id)["__v"] == 2  # the rival's write, then ours redone
+
+
+@BOTH
+def test_a_first_write_retried_after_a_concurrent_create_fires_once_each(campus, monkeypatch):
+    """Two first PATCHes race to create the record: each lecture once, the course once."""
+    student = campus.account()
+    course, (first, second) = campus.course(2)
+    campus.login(student)
+
+    def rival():
+        """Another worker's request, landing between our read and our save."""
+        service.mark_lecture(LmsCatalog(), student.id, course.id, first, True)
+
+    with recording() as (events, _):
+        raced = lose_first_race(monkeypatch, rival, lambda kwargs: kwargs.get("force_insert"))
+        response = campus.patch(course.id, second, {"isCompleted": True})
+    assert raced and response.json["data"]["completionPercentage"] == 100
+    assert events == [("lecture_completed", first), ("lecture_completed", second), ("course_completed", None)]
+    assert get_db(ALIAS).courseprogresses.count_documents({"user": student.id}) == 1

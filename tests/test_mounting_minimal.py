@@ -1,0 +1,150 @@
+"""A second, minimal host written from docs/mounting.md alone.
+
+The code blocks are taken from the doc as they are written and run, so the doc cannot drift
+from what works: the quick start, the try-it snippet, reusing the host's JWTManager and
+connection, the catalog hook and the events example.
+"""
+import re
+import sys
+import types
+from pathlib import Path
+
+import pytest
+from bson import ObjectId
+from flask import Flask
+from flask_jwt_extended import create_access_token
+from mongoengine.connection import _connection_settings, get_db
+
+from progress_service import db as progress_db
+from progress_service.progress import signals
+
+from .support import BOTH, SECRET, WIRE, Lms
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "mounting.md"
+QUICK_START = "# lms.py"
+REUSING = "# lms.py (reusing your JWTManager and MongoEngine connection)"
+
+
+def doc_block(first_line):
+    """The doc's one python block whose first line is `first_line`, verbatim."""
+    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
+    found = [block for block in blocks if block.splitlines()[0] == first_line]
+    assert len(found) == 1, f"docs/mounting.md has {len(found)} blocks starting {first_line!r}"
+    return found[0]
+
+
+def run_doc_block(first_line, module_name, monkeypatch, **names):
+    """Run a doc block as module `module_name` (importable by the blocks that follow)."""
+    module = types.ModuleType(module_name)
+    module.__dict__.update(names)
+    code = compile(doc_block(first_line), f"docs/mounting.md [{first_line}]", "exec")
+    monkeypatch.setitem(sys.modules, module_name, module)
+    exec(code, module.__dict__)  # noqa: S102 - the doc's own example code
+    return module
+
+
+@pytest.fixture
+def doc_env(monkeypatch, db_uri):
+    """The environment the doc's lms.py reads; forgets the connections it made afterwards."""
+    monkeypatch.setenv("JWT_SECRET_KEY", SECRET)
+    monkeypatch.setenv("MONGODB_URI", db_uri)
+    before = set(_connection_settings)
+    yield monkeypatch
+    for alias in set(_connection_settings) - before:
+        progress_db.reset(alias)
+
+
+@BOTH
+def test_the_quick_start_host_serves_progress(doc_env):
+    """Section 2's lms.py, section 4's try.py and section 7's events.py, as written."""
+    assert "default" not in _connection_settings
+    lms = run_doc_block(QUICK_START, "lms", doc_env)
+    app = lms.app
+    # No JWTManager and no connection of its own: the extension made both.
+    assert "flask-jwt-extended" in app.extensions
+    assert "default" in _connection_settings
+    data = Lms(app)
+    user_id = data.user(name="Minnie Host")
+    course_id, (first, second) = data.course(2)
+
+    tried = run_doc_block("# try.py", "try_", doc_env, user_id=user_id, course_id=course_id, lecture_id=first)
+    record = data.record(user_id, course_id)
+    assert [(entry["lecture"], entry["isCompleted"]) for entry in record["lectureProgress"]] == [(first, True), (second, False)]
+    headers = {"Authorization": f"Bearer {tried.token}"}
+    shown = tried.client.get(f"/api/v1/progress/{course_id}", headers=headers).json["data"]
+    assert (shown["completionPercentage"], shown["user"]["name"]) == (50, "Minnie Host")
+
+    events = run_doc_block("# events.py", "events", doc_env)
+    try:
+        # The default cookie, `token`, works as well as the header.
+        browser = app.test_client()
+        browser.set_cookie("token", tried.token)
+        done = browser.patch(f"/api/v1/progress/{course_id}/lectures/{second}", json={"isCompleted": True})
+        assert done.json["data"]["isCompleted"] is True
+        assert events.completed_courses == [(user_id, course_id, 100)]
+    finally:
+        signals.course_completed.disconnect(events.on_course_completed)
+
+
+@WIRE
+def test_the_host_reusing_its_jwt_manager_and_connection(doc_env):
+    """Section 5's lms.py: its JWTManager, its `userId` claim, its alias, its prefix."""
+    lms = run_doc_block(REUSING, "lms", doc_env)
+    app = lms.app
+    assert app.extensions["flask-jwt-extended"] is lms.jwt
+    assert app.extensions["progress"].db_alias == "lms"
+    data = Lms(app)
+    user_id = data.user()
+    course_id, lectures = data.course(3)
+    with app.app_context():
+        token = create_access_token(identity=str(user_id))
+    browser = app.test_client()
+    browser.set_cookie("token", token)
+    url = f"/progress/{course_id}/lectures/{lectures[2]}"
+
+    refused = browser.patch(url, json={"isCompleted": True}, headers={"Origin": "https://evil.example"})
+    assert (refused.status_code, refused.json["message"]) == (403, "Origin not allowed")
+    allowed = browser.patch(url, json={"isCompleted": True}, headers={"Origin": "https://lms.example.com"})
+    assert allowed.status_code == 200 and allowed.json["data"]["completionPercentage"] == 33
+    assert allowed.headers["Access-Control-Allow-Origin"] == "https://lms.example.com"
+    assert get_db("lms").courseprogresses.count_documents({"user": user_id}) == 1
+    # Its cookie-only JWT settings hold on our routes: no Bearer.
+    bearer = app.test_client().get(f"/progress/{course_id}", headers={"Authorization": f"Bearer {token}"})
+    assert bearer.status_code == 401 and bearer.json["status"] == "fail"
+
+
+@BOTH
+def test_the_catalog_hook_from_the_doc(doc_env, db_uri):
+    """Section 6's ClassesCatalog, mounted with init_app as section 2 shows for a factory."""
+    catalog = run_doc_block("# catalog.py", "catalog", doc_env)
+    app = Flask("classes_lms")
+    app.config["JWT_SECRET_KEY"] = SECRET
+    app.config["MONGODB_URI"] = db_uri
+    catalog.progress.init_app(app)
+
+    database = get_db("default")
+    teacher, student = ObjectId(), ObjectId()
+    lectures = [{"_id": ObjectId(), "title": f"Part {i}"} for i in (1, 2, 3)]
+    course_id = database.classes.insert_one({"name": "Pottery", "image": "/pot.png", "teacher": teacher,
+                                             "course_lectures": lectures}).inserted_id
+    database.members.insert_many([
+        {"_id": student, "display_name": "Sam", "email": "sam@example.com", "role": "student", "password": "hash"},
+        {"_id": teacher, "display_name": "Tea", "email": "tea@example.com", "role": "instructor", "password": "hash"},
+    ])
+    with app.app_context():
+        student_token = create_access_token(identity=str(student))
+        teacher_token = create_access_token(identity=str(teacher))
+    client = app.test_client()
+
+    response = client.patch(f"/api/v1/progress/{course_id}/lectures/{lectures[1]['_id']}",
+                            json={"isCompleted": True}, headers={"Authorization": f"Bearer {student_token}"})
+    assert response.status_code == 200
+    data = response.json["data"]
+    assert data["course"] == {"_id": str(course_id), "title": "Pottery", "thumbnail": "/pot.png"}
+    assert data["user"] == {"_id": str(student), "name": "Sam", "email": "sam@example.com", "avatar": None}
+    assert [entry["lecture"] for entry in data["lectureProgress"]] == [str(lecture["_id"]) for lecture in lectures]
+    assert "hash" not in response.get_data(as_text=True)
+    summary = client.get(f"/api/v1/progress/{course_id}/summary",
+                         headers={"Authorization": f"Bearer {teacher_token}"}).json["data"]
+    assert [(row["title"], row["completed"]) for row in summary["lectures"]] == [("Part 1", 0), ("Part 2", 1), ("Part 3", 0)]
+    assert not {"courses", "lectures", "users"} & set(database.list_collection_names())
