@@ -239,3 +239,20 @@ def test_concurrent_batches_and_single_patches_lose_nothing(app, lms, events):
     assert stored["__v"] == 5, "one insert, then five conditional saves"
     assert sorted(completed_lectures(events)) == sorted(lectures)
     assert course_completions(events) == 1
+
+
+def test_a_failing_event_receiver_does_not_fail_the_stored_write(api, lms, caplog):
+    """The write is stored and answered 200; the receiver's error is logged."""
+    course, lectures = lms.course(2)
+
+    def broken(sender, **kwargs):
+        raise RuntimeError("host bug")
+
+    signals.lecture_completed.connect(broken)
+    try:
+        response = api.patch(course, lectures[0], {"isCompleted": True})
+    finally:
+        signals.lecture_completed.disconnect(broken)
+    assert response.status_code == 200 and response.json["data"]["completionPercentage"] == 50
+    assert lms.record(api.user_id, course)["lectureProgress"][0]["isCompleted"] is True
+    assert "a receiver of lecture-completed failed" in caplog.text

@@ -4,6 +4,7 @@ Every write is read -> change -> save(save_condition={"version": read}) with a b
 retry: the pre_save rule computes from what this attempt read, so a write that lost the
 race is redone from a fresh read rather than stored stale.
 """
+import logging
 import random
 import time
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from . import signals
 from .catalog import UserInfo
 from ..exceptions import Conflict, InvalidInput, NotFound
 from .models import CourseProgress, LectureState, ProgressSnapshot, completion_state, now_ms
+
+log = logging.getLogger("progress_service")
 
 MAX_ATTEMPTS = 30
 COURSE_NOT_FOUND = "Course not found"
@@ -173,9 +176,22 @@ def _announce(record, course, entries, before, was_completed):
     ids = {"user_id": record.user, "course_id": record.course, "progress": record}
     for lecture, done in after.items():
         if done and not before.get(lecture):
-            signals.lecture_completed.send(None, lecture_id=lecture, **ids)
+            _send(signals.lecture_completed, lecture_id=lecture, **ids)
     if record.is_completed and not was_completed:
-        signals.course_completed.send(None, **ids)
+        _send(signals.course_completed, **ids)
+
+
+def _send(signal, **kwargs):
+    """Send an event; a failing receiver is logged, never turned into a failed request.
+
+    The write is already stored: answering 500 would make the client retry a change that
+    succeeded, and the host's bug is theirs to see in the log.
+    """
+    for receiver in signal.receivers_for(None):
+        try:
+            receiver(None, **kwargs)
+        except Exception:  # noqa: BLE001  (any receiver bug)
+            log.exception("a receiver of %s failed", signal.name)
 
 
 def _set_lecture(entry, is_completed, watch_time, now):
@@ -246,5 +262,5 @@ def reset_course(catalog, user_id, course_id):
 
     record = write(catalog, user_id, course, change)
     if changed.get("any"):
-        signals.progress_reset.send(None, user_id=record.user, course_id=record.course, progress=record)
+        _send(signals.progress_reset, user_id=record.user, course_id=record.course, progress=record)
     return Result(present(record, course, catalog.user(user_id)), "Course progress has been reset")
