@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run test qa bench clean
+.PHONY: install run test qa fuzz bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,19 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# The app on a throwaway embedded database (its own ports), the curl smoke test and the
+# Schemathesis runs against it, everything stopped afterwards. `make fuzz`: Schemathesis only.
+qa: install
+	./scripts/qa_run.sh
+
+fuzz: install
+	./scripts/qa_run.sh fuzz
+
+# Ours against a minimal reference (bench/reference_app.py) on one embedded database, in one
+# run: prints a table and writes bench/results.json (about 5 minutes on 2 cores).
+bench: install
+	$(BIN)/python -m bench.run
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

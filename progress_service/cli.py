@@ -1,6 +1,7 @@
 """`flask --app wsgi progress ...`: tokens, demo data and indexes for operators and QA."""
 import json
 import re
+import shlex
 from datetime import timedelta
 from functools import wraps
 from urllib.parse import urlsplit, urlunsplit
@@ -11,6 +12,7 @@ from flask import current_app
 from flask.cli import AppGroup
 from flask_jwt_extended import create_access_token
 from mongoengine.connection import get_db
+from pymongo.errors import PyMongoError
 
 from .db import ensure_indexes
 from .errors import UNAVAILABLE
@@ -18,6 +20,8 @@ from .progress.models import now_ms
 
 progress_cli = AppGroup("progress", help="Course-progress service helpers.")
 OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}")
+# Ten years: a longer lifetime overflows the expiry date (and no QA token needs it).
+MAX_EXPIRES_SECONDS = 10 * 365 * 86400
 
 
 def _redacted(uri):
@@ -39,6 +43,10 @@ def needs_database(command):
             hint = ("start it with `make run` (or set MONGODB_URI)"
                     if current_app.config.get("MONGODB_URI_IS_DEFAULT") else "check MONGODB_URI")
             raise click.ClickException(f"cannot reach the database at {uri}: {hint}") from exc
+        except PyMongoError as exc:
+            # Reachable but refusing (authentication, permissions, a full disk): its reason.
+            uri = _redacted(current_app.config["MONGODB_URI"])
+            raise click.ClickException(f"the database at {uri} refused: {exc}") from exc
 
     return wrapper
 
@@ -50,7 +58,8 @@ def _token(user_id, expires):
 
 @progress_cli.command("token")
 @click.argument("user_id")
-@click.option("--expires", default=86400, show_default=True, type=click.IntRange(min=1),
+@click.option("--expires", default=86400, show_default=True,
+              type=click.IntRange(1, MAX_EXPIRES_SECONDS),
               help="Lifetime in seconds.")
 def token_command(user_id, expires):
     """Print a JWT for USER_ID (a 24-hex ObjectId)."""
@@ -59,11 +68,29 @@ def token_command(user_id, expires):
     click.echo(_token(user_id, expires))
 
 
+# seed-demo's keys as the QA curl scripts (scripts/qa/) read them from the environment.
+SHELL_NAMES = {"userId": "USER_ID", "courseId": "COURSE_ID", "lectureIds": "LECTURE_IDS",
+               "token": "TOKEN", "instructorId": "INSTRUCTOR_ID", "instructorToken": "INSTRUCTOR_TOKEN"}
+
+
+def shell_exports(seeded):
+    """`export NAME=value` lines for `eval`, lists space-separated, every value quoted."""
+    lines = []
+    for key, name in SHELL_NAMES.items():
+        value = seeded[key]
+        value = " ".join(value) if isinstance(value, list) else value
+        lines.append(f"export {name}={shlex.quote(value)}")
+    return "\n".join(lines)
+
+
 @progress_cli.command("seed-demo")
 @click.option("--lectures", default=3, show_default=True, type=click.IntRange(1, 500),
               help="How many lectures the demo course has.")
+@click.option("--format", "output", type=click.Choice(["json", "shell"]), default="json",
+              show_default=True,
+              help="shell: `export` lines for eval (TOKEN, COURSE_ID, LECTURE_IDS, ...).")
 @needs_database
-def seed_demo_command(lectures):
+def seed_demo_command(lectures, output):
     """Create a demo student, instructor, course and lectures; print their ids and tokens."""
     db = get_db(current_app.extensions["progress"].db_alias)
     now = now_ms()
@@ -91,14 +118,15 @@ def seed_demo_command(lectures):
         "instructor": instructor, "lectures": lecture_ids, "enrolledStudents": [student],
         "createdAt": now, "updatedAt": now, "__v": 0,
     })
-    click.echo(json.dumps({
+    seeded = {
         "userId": str(student),
         "courseId": str(course),
         "lectureIds": [str(lecture) for lecture in lecture_ids],
         "token": _token(student, 86400),
         "instructorId": str(instructor),
         "instructorToken": _token(instructor, 86400),
-    }))
+    }
+    click.echo(json.dumps(seeded) if output == "json" else shell_exports(seeded))
 
 
 @progress_cli.command("ensure-indexes")

@@ -7,9 +7,12 @@ BIN=.venv/bin
 HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-4000}
 WEB_CONCURRENCY=${WEB_CONCURRENCY:-2}
-EMBEDDED_DB_PORT=${EMBEDDED_DB_PORT:-27018}
+export EMBEDDED_DB_PORT=${EMBEDDED_DB_PORT:-27018}  # the app and the flask CLI read it too
 export PROGRESS_ENV=${PROGRESS_ENV:-development}
-mkdir -p var
+# The embedded database's data and the development key; `make qa` uses a throwaway one.
+export PROGRESS_VAR_DIR=${PROGRESS_VAR_DIR:-var}
+VAR_DIR=$PROGRESS_VAR_DIR
+mkdir -p "$VAR_DIR"
 
 pids=()
 stop_all() {
@@ -22,18 +25,18 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 if [[ -z "${MONGODB_URI:-}" ]]; then
-  echo "run: MONGODB_URI is unset: starting the embedded database on 127.0.0.1:$EMBEDDED_DB_PORT (data in var/db)"
-  "$BIN/secantusd-py" --host 127.0.0.1 --port "$EMBEDDED_DB_PORT" --storage-path var/db \
-    --log-level WARNING >>var/embedded-db.log 2>&1 &
+  echo "run: MONGODB_URI is unset: starting the embedded database on 127.0.0.1:$EMBEDDED_DB_PORT (data in $VAR_DIR/db)"
+  "$BIN/secantusd-py" --host 127.0.0.1 --port "$EMBEDDED_DB_PORT" --storage-path "$VAR_DIR/db" \
+    --log-level WARNING >>"$VAR_DIR/embedded-db.log" 2>&1 &
   pids+=($!)
   "$BIN/python" scripts/wait_for_db.py "mongodb://127.0.0.1:$EMBEDDED_DB_PORT/?directConnection=true" \
-    || { echo "run: the embedded database did not start (see var/embedded-db.log)" >&2; exit 1; }
+    || { echo "run: the embedded database did not start (see $VAR_DIR/embedded-db.log)" >&2; exit 1; }
 fi
 
 if [[ -z "${JWT_SECRET_KEY:-}" ]]; then
   # Generated once, kept in var/ (ignored by git); the flask CLI uses the same key.
-  "$BIN/python" -c 'from progress_service.config import dev_secret; dev_secret("var")'
-  echo "run: JWT_SECRET_KEY is unset: using the development key in var/dev-secret"
+  "$BIN/python" -c 'import sys; from progress_service.config import dev_secret; dev_secret(sys.argv[1])' "$VAR_DIR"
+  echo "run: JWT_SECRET_KEY is unset: using the development key in $VAR_DIR/dev-secret"
 fi
 
 echo "run: serving on http://$HOST:$PORT with $WEB_CONCURRENCY workers"

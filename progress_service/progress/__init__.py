@@ -11,6 +11,7 @@ from .. import auth
 from ..db import init_db
 from . import signals  # noqa: F401  (re-exported for hosts)
 from .catalog import CourseInfo, MongoCatalog, UserInfo  # noqa: F401  (the host hook's types)
+from .openapi import SUFFIX as OPENAPI_SUFFIX, bp as openapi_bp
 from .routes import bp
 
 DEFAULT_PREFIX = "/api/v1/progress"
@@ -70,8 +71,11 @@ class Progress:
             db_alias=alias,
             max_body=int(config["PROGRESS_MAX_BODY_BYTES"]),
         )
-        app.register_blueprint(bp, url_prefix=url_prefix or self.url_prefix or DEFAULT_PREFIX,
-                               name=name or self.name)
+        prefix = url_prefix or self.url_prefix or DEFAULT_PREFIX
+        name = name or self.name
+        app.register_blueprint(bp, url_prefix=prefix, name=name)
+        # GET <prefix>/openapi.json: werkzeug prefers the static segment to <course_id>.
+        app.register_blueprint(openapi_bp, url_prefix=prefix, name=name + OPENAPI_SUFFIX)
 
     @staticmethod
     def _own_jwt(app):

@@ -1,0 +1,264 @@
+"""The OpenAPI 3 document of the progress API, generated from the marshmallow schemas.
+
+Paths and methods come from the app's URL map (so a host's prefix shows), summaries from
+the views' docstrings, parameters and bodies from the schemas in schemas.py. What only
+this module knows is which schemas and statuses each view has (OPERATIONS).
+"""
+import json
+from dataclasses import dataclass
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from apispec.ext.marshmallow.common import resolve_schema_cls
+from flask import Blueprint, current_app, request
+from marshmallow import Schema, fields, validate
+
+from . import schemas
+
+bp = Blueprint("progress_openapi", __name__)
+SUFFIX = "_openapi"  # this blueprint is registered as "<progress blueprint name>_openapi"
+OPENAPI_VERSION = "3.0.3"  # what the bundled Swagger UI and Schemathesis read
+OBJECT_ID_PATTERN = "^[0-9a-fA-F]{24}$"
+ISO_TIME_PATTERN = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"
+IGNORED_METHODS = {"HEAD", "OPTIONS"}
+ERRORS = {
+    400: "Malformed id, invalid body or query (`errors` names the fields), or a lecture "
+         "that is not in this course",
+    401: "No token, or an invalid, expired or unusable one",
+    403: "A cookie-authenticated write from an origin that is not allowed, or (instructor "
+         "views) neither the course's instructor nor an admin",
+    404: "Course not found, or no progress record for this user and course",
+    409: "The record kept changing under concurrent writes; retry after `Retry-After`",
+    413: "Request body too large",
+    503: "The database is unavailable; retry after `Retry-After`",
+}
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying",
+                               "schema": {"type": "string", "pattern": "^[0-9]+$"}}}
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What a view takes and answers, beyond what its route and docstring say."""
+
+    data: type
+    errors: tuple
+    path: type = None
+    query: type = None
+    body: type = None
+    message: str = None
+    tag: str = "progress"
+
+
+# Every view of the progress blueprint (by endpoint name) except the routing fallback;
+# tests/test_openapi.py fails when a route has no entry here.
+WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 503)
+OPERATIONS = {
+    "dashboard": Operation(schemas.DashboardPageOutSchema, (400, 401, 503),
+                           query=schemas.PageQuerySchema),
+    "get_progress": Operation(schemas.ProgressOutSchema, (400, 401, 404, 503),
+                              path=schemas.CoursePathSchema),
+    "mark_lecture": Operation(schemas.ProgressOutSchema, WRITE_ERRORS,
+                              path=schemas.LecturePathSchema, body=schemas.LectureUpdateSchema),
+    "mark_lectures": Operation(schemas.ProgressOutSchema, WRITE_ERRORS,
+                               path=schemas.CoursePathSchema, body=schemas.BatchUpdateSchema),
+    "complete_course": Operation(schemas.ProgressOutSchema, WRITE_ERRORS,
+                                 path=schemas.CoursePathSchema, message="Course marked as completed"),
+    "reset_course": Operation(schemas.ProgressOutSchema, WRITE_ERRORS,
+                              path=schemas.CoursePathSchema, message="Course progress has been reset"),
+    "course_summary": Operation(schemas.SummaryOutSchema, (400, 401, 403, 404, 503),
+                                path=schemas.CoursePathSchema, tag="instructor"),
+    "course_students": Operation(schemas.StudentsPageOutSchema, (400, 401, 403, 404, 503),
+                                 path=schemas.CoursePathSchema, query=schemas.PageQuerySchema,
+                                 tag="instructor"),
+}
+
+
+class FailureSchema(Schema):
+    """The failure envelope (errors.failure builds it)."""
+
+    status = fields.String(required=True, validate=validate.OneOf(["fail", "error"]))
+    message = fields.String(required=True)
+    # A field name as the client sent it -> messages; a batch nests them by item index.
+    errors = fields.Dict(keys=fields.String())
+
+
+def schema_name(schema):
+    """Component names without the Python suffixes: ProgressOutSchema -> Progress."""
+    return resolve_schema_cls(schema).__name__.removesuffix("Schema").removesuffix("Out")
+
+
+def envelope(data_schema, with_message=False):
+    """The success envelope around one output schema (errors.success builds it)."""
+    name = schema_name(data_schema)
+    body = {"status": fields.String(required=True, validate=validate.OneOf(["success"])),
+            "data": fields.Nested(data_schema, required=True)}
+    if with_message:
+        body["message"] = fields.String(required=True)
+        name += "Message"
+    return Schema.from_dict(body, name=f"{name}Envelope")
+
+
+def custom_fields(self, field, **kwargs):
+    """OpenAPI types of our own marshmallow fields (apispec knows only the built-in ones).
+
+    An apispec attribute function: bound to its converter (`self`), merged over the rest.
+    """
+    if isinstance(field, schemas.ObjectIdString):
+        return {"type": "string", "pattern": OBJECT_ID_PATTERN}
+    if isinstance(field, schemas.IsoTime):
+        return {"type": "string", "format": "date-time", "pattern": ISO_TIME_PATTERN}
+    if isinstance(field, schemas.Seconds):
+        return {"type": "number", "minimum": 0}
+    return {}
+
+
+def security_schemes(config):
+    """The token locations this app accepts (contract section 4), as security schemes."""
+    locations = config.get("JWT_TOKEN_LOCATION", ["cookies", "headers"])
+    locations = [locations] if isinstance(locations, str) else locations
+    found = {}
+    if "cookies" in locations:
+        found["cookieAuth"] = {"type": "apiKey", "in": "cookie",
+                               "name": config.get("JWT_ACCESS_COOKIE_NAME", "token"),
+                               "description": "The LMS's HTTP-only JWT cookie; it wins over a header"}
+    if "headers" in locations:
+        header = config.get("JWT_HEADER_NAME", "Authorization")
+        kind = config.get("JWT_HEADER_TYPE", "Bearer")
+        found["bearerAuth"] = (
+            {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            if (header, kind) == ("Authorization", "Bearer")
+            else {"type": "apiKey", "in": "header", "name": header, "description": f"{kind} <jwt>"}
+        )
+    return found
+
+
+def routes(app, blueprint_name):
+    """The documented rule of each view of the blueprint (the shortest spelling of a path)."""
+    found = {}
+    for rule in app.url_map.iter_rules():
+        owner, _, view_name = rule.endpoint.rpartition(".")
+        if owner == blueprint_name and view_name in OPERATIONS:
+            if rule.endpoint not in found or len(rule.rule) < len(found[rule.endpoint].rule):
+                found[rule.endpoint] = rule
+    return found
+
+
+def openapi_path(rule, path_schema):
+    """/prefix/<course_id> -> /prefix/{courseId}: the names clients send, from the schema."""
+    path = rule.rule
+    for name, field in (path_schema().fields.items() if path_schema else ()):
+        path = path.replace(f"<{name}>", "{%s}" % (field.data_key or name))
+    if "<" in path:
+        raise ValueError(f"{rule.rule}: a path variable has no field in its path schema")
+    return path
+
+
+def operation(spec_op, view, security, envelopes):
+    """One operation object: parameters, body, the success envelope and every failure."""
+    key = (spec_op.data, bool(spec_op.message))
+    if key not in envelopes:
+        envelopes[key] = envelope(*key)
+    doc = {
+        "operationId": view.__name__,
+        "summary": (view.__doc__ or "").strip().splitlines()[0].rstrip("."),
+        "tags": [spec_op.tag],
+        "security": security,
+        "parameters": [],
+        "responses": {"200": {"description": spec_op.message or "The success envelope",
+                              "content": {"application/json": {
+                                  "schema": envelopes[key]}}}},
+    }
+    for location, schema in (("path", spec_op.path), ("query", spec_op.query)):
+        if schema is not None:
+            doc["parameters"].append({"in": location, "schema": schema})
+    if spec_op.body is not None:
+        doc["requestBody"] = {
+            "required": True,
+            "description": "JSON, whatever the Content-Type",
+            "content": {"application/json": {"schema": spec_op.body}},
+        }
+    for status in spec_op.errors:
+        doc["responses"][str(status)] = {
+            "description": ERRORS[status],
+            "content": {"application/json": {"schema": "Failure"}},
+            **({"headers": RETRY_AFTER} if status in (409, 503) else {}),
+        }
+    return doc
+
+
+def build_spec(app, blueprint_name):
+    """The document for the progress blueprint registered as `blueprint_name` on `app`."""
+    from .. import __version__
+
+    plugin = MarshmallowPlugin(schema_name_resolver=schema_name)
+    spec = APISpec(
+        title="Course progress API", version=__version__, openapi_version=OPENAPI_VERSION,
+        plugins=[plugin],
+        info={"description": "Students' progress through an LMS's courses. Every response is "
+                             "the JSON envelope; ids are 24-hex ObjectIds; times are UTC "
+                             "ISO 8601 with milliseconds."},
+        servers=[{"url": request.script_root or "/"}],
+    )
+    plugin.converter.add_attribute_function(custom_fields)
+    spec.components.schema("Failure", schema=FailureSchema)
+    schemes = security_schemes(app.config)
+    for name, scheme in schemes.items():
+        spec.components.security_scheme(name, scheme)
+    security = [{name: []} for name in schemes]
+
+    paths, envelopes = {}, {}
+    for endpoint, rule in routes(app, blueprint_name).items():
+        spec_op = OPERATIONS[endpoint.rpartition(".")[2]]
+        path = openapi_path(rule, spec_op.path)
+        view = app.view_functions[endpoint]
+        for method in sorted(rule.methods - IGNORED_METHODS):
+            paths.setdefault(path, {})[method.lower()] = operation(spec_op, view, security, envelopes)
+    for path in sorted(paths):
+        spec.path(path=path, operations=paths[path])
+    document = spec.to_dict()
+    require_all_output_keys(document)
+    return document
+
+
+def require_all_output_keys(document):
+    """Contract section 3: output keys are always present (null when unknown).
+
+    marshmallow's `required` only concerns loading, so the output schemas do not say it;
+    every schema reached from a success envelope's `data` gets all its keys required.
+    """
+    components = document["components"]["schemas"]
+    pending = [name for name in components if name.endswith("Envelope")]
+    seen = set()
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        schema = components[name]
+        if not name.endswith("Envelope"):
+            schema["required"] = sorted(schema.get("properties", {}))
+        pending.extend(ref.rsplit("/", 1)[-1] for ref in _refs(schema.get("properties", {})))
+
+
+def _refs(node):
+    """Every $ref under a JSON node."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref":
+                yield value
+            else:
+                yield from _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _refs(value)
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    """The OpenAPI document of the progress API as this app mounts it (no token needed)."""
+    blueprint_name = request.blueprint[: -len(SUFFIX)]
+    cache = current_app.extensions.setdefault("progress_openapi", {})
+    key = (blueprint_name, request.script_root)
+    if key not in cache:
+        cache[key] = json.dumps(build_spec(current_app, blueprint_name), separators=(",", ":"))
+    return current_app.response_class(cache[key], mimetype="application/json")
