@@ -8,6 +8,7 @@ from flask import Flask
 
 from . import config as settings
 from .errors import register_error_handlers
+from .logs import register_request_logging
 from .progress import Progress
 
 __version__ = "0.1.0"
@@ -21,8 +22,11 @@ def create_app(config=None):
     load_config(app, config)
     register_extensions(app)
     register_health(app)
+    register_docs(app)
     register_errorhandlers(app)
     register_commands(app)
+    register_logging(app)
+    register_security_headers(app)
     return app
 
 
@@ -50,6 +54,13 @@ def register_health(app):
     app.register_blueprint(health_bp)
 
 
+def register_docs(app):
+    """Standalone: the human-readable API page at /docs, its assets bundled (no CDN)."""
+    from .docs import bp as docs_bp
+
+    app.register_blueprint(docs_bp)
+
+
 def register_errorhandlers(app):
     """Standalone: every error in the app, routing errors included, is the JSON envelope."""
     register_error_handlers(app)
@@ -60,3 +71,18 @@ def register_commands(app):
     from .cli import progress_cli
 
     app.cli.add_command(progress_cli)
+
+
+def register_logging(app):
+    """Standalone: one JSON line per request on stdout, with an X-Request-ID (logs.py)."""
+    register_request_logging(app)
+
+
+def register_security_headers(app):
+    """Standalone: no content sniffing on any response (a host sets its own headers)."""
+
+    @app.after_request
+    def no_sniffing(response):
+        """X-Content-Type-Options: nosniff, so a browser never guesses another type."""
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response

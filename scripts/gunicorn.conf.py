@@ -1,8 +1,25 @@
 """gunicorn settings for `make run` and production (`gunicorn -c scripts/gunicorn.conf.py wsgi:app`)."""
 import os
 
-# Longer than the driver's timeouts (3 s server selection, 5 s socket), so a database
+# Longer than the driver's timeouts (3 s server selection, 6 s per operation), so a database
 # outage answers 503 instead of getting a worker killed.
 timeout = 30
 graceful_timeout = 20
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+
+# One stream, stdout, one JSON object per line: gunicorn's own lines (boot, worker exits,
+# errors) and the app's request lines. The app logs each request itself (request id, user
+# id, duration), so gunicorn's access log stays off rather than logging every request twice.
+accesslog = None
+errorlog = "-"
+logconfig_dict = {
+    # Other libraries' warnings, in the same format.
+    "root": {"level": "WARNING", "handlers": ["stdout"]},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": ["stdout"], "propagate": False},
+        "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": False},
+        # create_app() sees this JSON handler and adds no second one.
+        "progress_service": {"level": "INFO", "handlers": ["stdout"], "propagate": False},
+    },
+    "handlers": {"stdout": {"()": "progress_service.logs.StdoutHandler"}},
+}

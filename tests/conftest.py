@@ -9,6 +9,9 @@ from progress_service import db as progress_db
 
 from .support import Lms, Api, SECRET, start_embedded_server
 
+# Audits every command the service sends on the wire server for the shard key (issue 3, point 9).
+pytest_plugins = ["tests.command_audit"]
+
 
 def pytest_configure(config):
     """Register our markers."""

@@ -58,10 +58,28 @@ def _reject_constant(name):
     raise ValueError(f"{name} is not valid JSON")
 
 
+def read_body(limit):
+    """Up to limit + 1 bytes of the body.
+
+    One read() may return less than asked: Werkzeug's stream for a chunked body stops at
+    MAX_CONTENT_LENGTH and raises 413 only on the next read, and a server's stream may
+    return what has arrived so far. With a single read, a chunked body over the limit was
+    parsed truncated (400 instead of 413).
+    """
+    chunks, size = [], 0
+    while size <= limit:
+        chunk = request.stream.read(limit + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
 def json_body():
     """The body parsed as a JSON object whatever its Content-Type (curl -d sends a form type)."""
     limit = state().max_body
-    raw = request.stream.read(limit + 1)
+    raw = read_body(limit)
     if len(raw) > limit:
         raise RequestEntityTooLarge()
     try:

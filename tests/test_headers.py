@@ -1,0 +1,74 @@
+"""Response headers (issue 3, point 7): nosniff everywhere, no-store on progress, no version banner."""
+import pytest
+from bson import ObjectId
+from flask import Flask
+
+from progress_service import db as progress_db
+from progress_service.progress import Progress
+
+from .clients import Scenario, database  # noqa: F401 (fixture)
+from .serving import Gunicorn
+from .support import PREFIX, Api
+
+
+def test_every_standalone_response_says_nosniff(client, lms):
+    """Health, API page misses, routing errors, API answers: all carry X-Content-Type-Options."""
+    api = Api(client, lms.user())
+    course, lectures = lms.course(1)
+    responses = {
+        "healthz": client.get("/healthz"),
+        "unknown path": client.get("/nope"),
+        "wrong method": client.delete("/healthz"),
+        "401": client.get(f"{PREFIX}/{course}"),
+        "200": api.patch(course, lectures[0], {"isCompleted": True}),
+        "404 under the prefix": api.get(ObjectId()),
+    }
+    for name, response in responses.items():
+        assert response.headers.get("X-Content-Type-Options") == "nosniff", name
+
+
+def test_progress_responses_are_never_cached(client, lms):
+    """Success and failure under the prefix: Cache-Control no-store (a shared cache must not keep them)."""
+    api = Api(client, lms.user())
+    course, lectures = lms.course(1)
+    for response in (api.patch(course, lectures[0], {"isCompleted": True}), api.get(course),
+                     api.get("not-an-id"), client.get(f"{PREFIX}/{course}"),
+                     client.get(PREFIX, headers={"Authorization": f"Bearer {api.token}"})):
+        assert response.headers["Cache-Control"] == "no-store", response.status_code
+
+
+def test_mounted_the_host_keeps_its_own_headers_outside_the_prefix():
+    """Mounted: nosniff and no-store on our routes only; the host's own routes are its business."""
+    host = Flask("host")
+    host.config.update(JWT_SECRET_KEY="host-secret-key-that-is-at-least-32-bytes",
+                       MONGODB_URI="mongomock://localhost/host_headers", PROGRESS_DB_ALIAS="host-headers")
+    host.add_url_rule("/home", "home", lambda: "home")
+    Progress(host)
+    client = host.test_client()
+    try:
+        ours = client.get(f"{PREFIX}/{ObjectId()}")
+        theirs = client.get("/home")
+    finally:
+        progress_db.reset("host-headers")
+    assert ours.headers["X-Content-Type-Options"] == "nosniff" and ours.headers["Cache-Control"] == "no-store"
+    assert "X-Content-Type-Options" not in theirs.headers and "Cache-Control" not in theirs.headers
+
+
+@pytest.mark.slow
+def test_under_gunicorn_no_version_banner(tmp_path, database):
+    """gunicorn's default Server header, without a version; nothing else names the software."""
+    embedded, db = database
+    scenario = Scenario(db, lectures=1)
+    with Gunicorn(tmp_path, embedded.uri(db.name), workers=1) as server:
+        responses = [server.call("PATCH", f"{scenario.course}/lectures/{scenario.lectures[0]}",
+                                 token=scenario.student_token, body={"isCompleted": True}),
+                     server.call("GET", "/healthz"), server.call("GET", "/nope"),
+                     server.call("GET", str(scenario.course))]
+    assert [r.status_code for r in responses] == [200, 200, 404, 401]
+    for response in responses:
+        assert response.headers["Server"] == "gunicorn"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert "X-Powered-By" not in response.headers
+        assert not any(word in value.lower() for value in response.headers.values()
+                       for word in ("werkzeug", "flask", "python", "23.0"))
+    assert responses[0].headers["Cache-Control"] == "no-store"
