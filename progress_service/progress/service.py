@@ -127,20 +127,25 @@ def _backoff(attempt):
     time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** attempt)))
 
 
-def write(catalog, user_id, course, change, create=False, legacy_first=False):
+def _load_for_write(user_id, course, create, now):
+    """(record, created): the stored record, or a new one when `create`, else 404."""
+    record = find_record(user_id, course.id)
+    if record is not None:
+        return record, False
+    if not create:
+        raise NotFound(RECORD_NOT_FOUND)
+    return CourseProgress(user=user_id, course=course.id, created_at=now, version=0), True
+
+
+def write(user_id, course, change, create=False, legacy_first=False):
     """Apply `change(record, now, entries)` in one conditional save, retrying lost races.
 
     `create`: a missing record is created (all lectures not completed) and then changed,
     unless `legacy_first`, which stores it unchanged as the original LMS did.
     """
     for attempt in range(MAX_ATTEMPTS):
-        record = find_record(user_id, course.id)
-        created = record is None
-        if created and not create:
-            raise NotFound(RECORD_NOT_FOUND)
         now = now_ms()
-        if created:
-            record = CourseProgress(user=user_id, course=course.id, created_at=now, version=0)
+        record, created = _load_for_write(user_id, course, create, now)
         was_completed = not created and completion_state(record.lecture_progress, course.lecture_ids)[1]
         if not was_completed:
             # Not complete over the current lectures (GET shows completedAt null), even if
@@ -212,7 +217,7 @@ def mark_lecture(catalog, user_id, course_id, lecture_id, is_completed, watch_ti
     def change(record, now, entries):
         _set_lecture(entries[lecture_id], is_completed, watch_time, now)
 
-    record = write(catalog, user_id, course, change, create=True, legacy_first=legacy_first)
+    record = write(user_id, course, change, create=True, legacy_first=legacy_first)
     return Result(present(record, course, catalog.user(user_id)))
 
 
@@ -229,7 +234,7 @@ def mark_lectures(catalog, user_id, course_id, items):
         for item in items:
             _set_lecture(entries[item["lecture"]], item["is_completed"], item.get("watch_time"), now)
 
-    record = write(catalog, user_id, course, change, create=True)
+    record = write(user_id, course, change, create=True)
     return Result(present(record, course, catalog.user(user_id)))
 
 
@@ -241,7 +246,7 @@ def complete_course(catalog, user_id, course_id):
         for lecture in course.lecture_ids:
             entries[lecture].is_completed = True
 
-    record = write(catalog, user_id, course, change)
+    record = write(user_id, course, change)
     return Result(present(record, course, catalog.user(user_id)), "Course marked as completed")
 
 
@@ -260,7 +265,7 @@ def reset_course(catalog, user_id, course_id):
             entry.last_watched = None
             entry.watch_time = 0
 
-    record = write(catalog, user_id, course, change)
+    record = write(user_id, course, change)
     if changed.get("any"):
         _send(signals.progress_reset, user_id=record.user, course_id=record.course, progress=record)
     return Result(present(record, course, catalog.user(user_id)), "Course progress has been reset")
