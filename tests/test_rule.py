@@ -1,8 +1,10 @@
 """The completion rule (contract section 2) as a unit: formula, current lectures, empty course."""
+from datetime import datetime, timezone
 from fractions import Fraction
 
 import pytest
 from bson import ObjectId
+from mongoengine import EmbeddedDocument
 
 from progress_service.progress.models import LectureProgress, completion_percentage, completion_state
 
@@ -52,3 +54,28 @@ def test_duplicate_lecture_in_course_counts_once():
     a, b = ObjectId(), ObjectId()
     entries = [LectureProgress(lecture=a, is_completed=True)]
     assert completion_state(entries, (a, a, b)) == (50, False)
+
+
+@pytest.mark.parametrize("son", [
+    {"_id": ObjectId(), "lecture": ObjectId(), "isCompleted": True, "watchTime": 12.5,
+     "lastWatched": datetime(2026, 11, 26, 19, 30, tzinfo=timezone.utc)},
+    {"_id": ObjectId(), "lecture": ObjectId(), "isCompleted": False, "watchTime": 3,
+     "lastWatched": datetime(2026, 11, 26, 19, 30), "note": "written by Mongoose"},
+    {"_id": ObjectId(), "lecture": ObjectId()},
+    {"_id": ObjectId(), "lecture": ObjectId(), "watchTime": None, "lastWatched": None},
+])
+def test_fast_entry_loading_matches_mongoengine(son):
+    """LectureProgress._from_son builds the same entry as MongoEngine's generic loader."""
+    generic = EmbeddedDocument._from_son.__func__(LectureProgress, dict(son))
+    fast = LectureProgress._from_son(dict(son))
+    assert fast.to_mongo() == generic.to_mongo()
+    assert fast.last_watched == (generic.last_watched and generic.last_watched.replace(tzinfo=timezone.utc))
+    assert fast._changed_fields == [] and fast._initialised and fast._instance is None
+    fast.is_completed = not fast.is_completed
+    assert fast._changed_fields == ["isCompleted"], "change tracking still works"
+
+
+def test_fast_entry_loading_gives_an_id_to_entries_without_one():
+    """As MongoEngine's default does: an entry stored without _id gets one."""
+    entry = LectureProgress._from_son({"lecture": ObjectId(), "isCompleted": True})
+    assert isinstance(entry.entry_id, ObjectId) and entry.is_completed is True
