@@ -9,19 +9,7 @@ QA_DIR=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd) || exit 2
 # shellcheck source=SCRIPTDIR/lib.sh
 . "$QA_DIR/lib.sh"
 
-usage() {
-    echo "usage: $0 [PAGE] [LIMIT]" >&2
-    exit 2
-}
+expect_args 0 2 "[PAGE] [LIMIT]" $#
 
-[ $# -le 2 ] || usage
-
-query=
-if [ $# -ge 1 ]; then
-    query="?page=$1"
-fi
-if [ $# -ge 2 ]; then
-    query="$query&limit=$2"
-fi
-request GET "$PROGRESS_PREFIX$query"
+request GET "$PROGRESS_PREFIX$(page_query "$@")"
 show_response

@@ -369,6 +369,24 @@ check() {
     return $_qa_rc
 }
 
+# expect_args MIN MAX USAGE ARGC: exit 2 with "usage: <script> USAGE" unless MIN <= ARGC <= MAX.
+expect_args() {
+    if [ "$4" -lt "$1" ] || [ "$4" -gt "$2" ]; then
+        echo "usage: $0 $3" >&2
+        exit 2
+    fi
+}
+
+# page_query [PAGE] [LIMIT]: the list endpoints' "?page=..&limit=.." (empty without arguments).
+page_query() {
+    if [ $# -ge 1 ]; then
+        printf '?page=%s' "$1"
+    fi
+    if [ $# -ge 2 ]; then
+        printf '&limit=%s' "$2"
+    fi
+}
+
 show_response() {
     echo "HTTP $STATUS"
     "$PYTHON" "$QA_PY" pretty "$BODY_FILE"

@@ -10,12 +10,7 @@ QA_DIR=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd) || exit 2
 # shellcheck source=SCRIPTDIR/lib.sh
 . "$QA_DIR/lib.sh"
 
-usage() {
-    echo "usage: $0 COURSE_ID LECTURE_ID true|false [WATCHTIME]" >&2
-    exit 2
-}
-
-[ $# -eq 3 ] || [ $# -eq 4 ] || usage
+expect_args 3 4 "COURSE_ID LECTURE_ID true|false [WATCHTIME]" $#
 
 if [ $# -eq 4 ]; then
     body="{\"isCompleted\": $3, \"watchTime\": $4}"

@@ -9,21 +9,9 @@ QA_DIR=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd) || exit 2
 # shellcheck source=SCRIPTDIR/lib.sh
 . "$QA_DIR/lib.sh"
 
-usage() {
-    echo "usage: $0 COURSE_ID [PAGE] [LIMIT]" >&2
-    exit 2
-}
+expect_args 1 3 "COURSE_ID [PAGE] [LIMIT]" $#
 
-if [ $# -lt 1 ] || [ $# -gt 3 ]; then
-    usage
-fi
-
-query=
-if [ $# -ge 2 ]; then
-    query="?page=$2"
-fi
-if [ $# -ge 3 ]; then
-    query="$query&limit=$3"
-fi
-request GET "$PROGRESS_PREFIX/$1/students$query"
+course=$1
+shift
+request GET "$PROGRESS_PREFIX/$course/students$(page_query "$@")"
 show_response

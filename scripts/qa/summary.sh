@@ -9,12 +9,7 @@ QA_DIR=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd) || exit 2
 # shellcheck source=SCRIPTDIR/lib.sh
 . "$QA_DIR/lib.sh"
 
-usage() {
-    echo "usage: $0 COURSE_ID" >&2
-    exit 2
-}
-
-[ $# -eq 1 ] || usage
+expect_args 1 1 "COURSE_ID" $#
 
 request GET "$PROGRESS_PREFIX/$1/summary"
 show_response

@@ -11,12 +11,7 @@ QA_DIR=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd) || exit 2
 # shellcheck source=SCRIPTDIR/lib.sh
 . "$QA_DIR/lib.sh"
 
-usage() {
-    echo "usage: $0 COURSE_ID JSON_BODY|-" >&2
-    exit 2
-}
-
-[ $# -eq 2 ] || usage
+expect_args 2 2 "COURSE_ID JSON_BODY|-" $#
 
 body=$2
 if [ "$body" = - ]; then
