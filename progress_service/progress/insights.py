@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from ..exceptions import Forbidden
 from .catalog import CourseInfo, courses_of, users_of
-from .models import CourseProgress
+from .models import CourseProgress, ProgressSnapshot
 from .service import present, require_course
 
 ADMIN = "admin"
@@ -60,8 +60,8 @@ def _page_of(query, sort, index, page, limit):
 
 
 def _records(cursor):
-    """CourseProgress documents from raw results, without another query."""
-    return [CourseProgress._from_son(raw, created=False) for raw in cursor]
+    """Read-only snapshots of raw results: the lists store nothing (as GET)."""
+    return [ProgressSnapshot.from_son(raw) for raw in cursor]
 
 
 def dashboard_cursor(user_id, page, limit):

@@ -65,6 +65,16 @@ class LectureState(NamedTuple):
     watch_time: float = 0
     last_watched: datetime = None
 
+    @classmethod
+    def from_son(cls, son):
+        """A stored entry's values, read the way MongoEngine's fields would read them.
+
+        A missing or null flag or watchTime takes the field's default; times are UTC.
+        """
+        watch_time = son.get("watchTime")
+        return cls(son.get("lecture"), bool(son.get("isCompleted", False)),
+                   float(watch_time) if watch_time is not None else 0, _utc(son.get("lastWatched")))
+
 
 def _utc(value):
     """Naive datetimes from the driver are UTC (a host connection may not be tz_aware)."""
@@ -92,11 +102,7 @@ class ProgressSnapshot(NamedTuple):
     @classmethod
     def from_son(cls, raw):
         """The snapshot of a raw `courseprogresses` document."""
-        entries = [
-            LectureState(entry.get("lecture"), bool(entry.get("isCompleted")), entry.get("watchTime") or 0,
-                         _utc(entry.get("lastWatched")))
-            for entry in raw.get("lectureProgress") or ()
-        ]
+        entries = [LectureState.from_son(entry) for entry in raw.get("lectureProgress") or ()]
         return cls(raw["_id"], raw.get("user"), raw.get("course"), entries, _utc(raw.get("lastAccessed")),
                    _utc(raw.get("createdAt")), _utc(raw.get("updatedAt")), _utc(raw.get("completedAt")))
 
@@ -189,12 +195,7 @@ class LectureProgress(EmbeddedDocument):
         entry = cls.__new__(cls)
         data = {key: value for key, value in son.items() if key not in cls._reverse_db_field_map}
         data["entry_id"] = son["_id"] if "_id" in son else ObjectId()
-        data["lecture"] = son.get("lecture")
-        data["is_completed"] = bool(son.get("isCompleted", False))
-        watch_time = son.get("watchTime")
-        # A missing or null watchTime takes the field's default, as MongoEngine's setter does.
-        data["watch_time"] = float(watch_time) if watch_time is not None else 0
-        data["last_watched"] = _utc(son.get("lastWatched"))
+        data.update(LectureState.from_son(son)._asdict())
         for name, value in (("_data", data), ("_dynamic_fields", {}), ("_cls", cls._class_name),
                             ("_changed_fields", []), ("_instance", None), ("_initialised", True),
                             ("_created", created)):

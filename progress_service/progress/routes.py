@@ -9,10 +9,10 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTo
 from .. import auth
 from ..db import ensure_indexes
 from ..errors import failure, register_error_handlers, success
-from . import insights, service
 from ..exceptions import InvalidInput
-from .schemas import BatchUpdateSchema, CoursePathSchema, LecturePathSchema, LectureUpdateSchema, progress_out
-from .schemas import PageQuerySchema, dashboard_out, students_out, summary_out
+from . import insights, service
+from .schemas import (BatchUpdateSchema, CoursePathSchema, LecturePathSchema, LectureUpdateSchema,
+                      PageQuerySchema, dashboard_out, progress_out, students_out, summary_out)
 
 bp = Blueprint("progress", __name__)
 register_error_handlers(bp)
