@@ -17,7 +17,7 @@ import pymongo
 
 from progress_service import create_app
 from progress_service import db as progress_db
-from tests.serving import DirectLms
+from tests.serving import Lms
 from tests.support import PREFIX, SECRET, EmbeddedServer, make_token
 
 BSON_LIMIT = 16 * 1024 * 1024
@@ -89,7 +89,7 @@ def main():
         try:
             app = create_app({"PROGRESS_ENV": "testing", "JWT_SECRET_KEY": SECRET,
                               "MONGODB_URI": server.uri("course_size")})
-            lms = DirectLms(pymongo.MongoClient(server.uri())["course_size"])
+            lms = Lms(pymongo.MongoClient(server.uri())["course_size"])
             rows = []
             for size in args.sizes.split(","):
                 rows.append(measure(app.test_client(), lms, int(size), args.students, args.repeat))

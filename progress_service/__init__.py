@@ -1,88 +1,18 @@
-"""The course-progress service: the standalone app factory.
+"""The course-progress service.
 
-A host LMS mounts the feature instead: `progress_service.progress.Progress(app)`.
+Two parts, and importing one never imports the other:
+- `progress_service.progress`: the extension a host LMS mounts (`Progress(app)`);
+- `progress_service.standalone`: the app `gunicorn wsgi:app` serves (health, the /docs page,
+  request logs, the CLI), built on the extension.
 """
-import logging
 
-from flask import Flask
-
-from . import config as settings
-from .errors import register_error_handlers
-from .logs import register_request_logging
-from .progress import Progress
-
-__version__ = "0.1.0"
-
-log = logging.getLogger("progress_service")
+__version__ = "0.2.0"
 
 
 def create_app(config=None):
-    """The standalone app: settings from the environment, `config` overriding them."""
-    app = Flask(__name__, static_folder=None)
-    load_config(app, config)
-    register_extensions(app)
-    register_health(app)
-    register_docs(app)
-    register_errorhandlers(app)
-    register_commands(app)
-    register_logging(app)
-    register_security_headers(app)
-    return app
+    """The standalone app (see progress_service.standalone.create_app)."""
+    # Imported here, not at the top: a host importing the extension must not load the
+    # standalone app's modules (its config, logging and error pages).
+    from .standalone import create_app as create_standalone_app
 
-
-def load_config(app, overrides):
-    """Environment, then overrides; refuse to start without a usable secret."""
-    values = settings.from_env()
-    values.update(overrides or {})
-    settings.resolve_secret(values)
-    app.config.update(values)
-    app.config["MAX_CONTENT_LENGTH"] = app.config.get("PROGRESS_MAX_BODY_BYTES", 64 * 1024)
-    if values.get("PROGRESS_DEV_SECRET_USED"):
-        log.warning("JWT_SECRET_KEY is unset: using the development key in %s/dev-secret",
-                    values.get("PROGRESS_VAR_DIR", "var"))
-
-
-def register_extensions(app):
-    """Mount the progress feature on our own app."""
-    Progress(app)
-
-
-def register_health(app):
-    """Liveness and readiness for the process manager and the proxy."""
-    from .health import bp as health_bp
-
-    app.register_blueprint(health_bp)
-
-
-def register_docs(app):
-    """Standalone: the human-readable API page at /docs, its assets bundled (no CDN)."""
-    from .docs import bp as docs_bp
-
-    app.register_blueprint(docs_bp)
-
-
-def register_errorhandlers(app):
-    """Standalone: every error in the app, routing errors included, is the JSON envelope."""
-    register_error_handlers(app)
-
-
-def register_commands(app):
-    """`flask --app wsgi progress ...`"""
-    from .cli import progress_cli
-
-    app.cli.add_command(progress_cli)
-
-
-def register_logging(app):
-    """Standalone: one JSON line per request on stdout, with an X-Request-ID (logs.py)."""
-    register_request_logging(app)
-
-
-def register_security_headers(app):
-    """Standalone: no content sniffing on any response (a host sets its own headers)."""
-
-    @app.after_request
-    def no_sniffing(response):
-        """X-Content-Type-Options: nosniff, so a browser never guesses another type."""
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        return response
+    return create_standalone_app(config)

@@ -21,5 +21,5 @@ logconfig_dict = {
         # create_app() sees this JSON handler and adds no second one.
         "progress_service": {"level": "INFO", "handlers": ["stdout"], "propagate": False},
     },
-    "handlers": {"stdout": {"()": "progress_service.logs.StdoutHandler"}},
+    "handlers": {"stdout": {"()": "progress_service.standalone.logs.StdoutHandler"}},
 }

@@ -35,7 +35,7 @@ fi
 
 if [[ -z "${JWT_SECRET_KEY:-}" ]]; then
   # Generated once, kept in var/ (ignored by git); the flask CLI uses the same key.
-  "$BIN/python" -c 'import sys; from progress_service.config import dev_secret; dev_secret(sys.argv[1])' "$VAR_DIR"
+  "$BIN/python" -c 'import sys; from progress_service.standalone.config import dev_secret; dev_secret(sys.argv[1])' "$VAR_DIR"
   echo "run: JWT_SECRET_KEY is unset: using the development key in $VAR_DIR/dev-secret"
 fi
 

@@ -6,7 +6,7 @@ import pymongo
 import pytest
 import requests
 
-from .serving import DirectLms
+from .support import Lms
 from .support import EmbeddedServer, make_token
 
 INSTRUCTOR_ONLY = ("progress.course_summary", "progress.course_students")
@@ -21,7 +21,7 @@ class Scenario:
     """A course, a student, its instructor and their tokens, written straight to the database."""
 
     def __init__(self, db, lectures=3):
-        self.lms = DirectLms(db)
+        self.lms = Lms(db)
         self.instructor = self.lms.user(role="instructor", name="Ida Instructor")
         self.course, self.lectures = self.lms.course(lectures, instructor=self.instructor)
         self.student = self.lms.user()

@@ -5,9 +5,9 @@ import uuid
 import pytest
 
 from progress_service import create_app
-from progress_service import db as progress_db
+from progress_service.progress import mount_of
 
-from .support import Lms, Api, SECRET, start_embedded_server
+from .support import Lms, Api, SECRET, database_config, start_embedded_server
 
 # Audits every command the service sends on the wire server for the shard key (issue 3, point 9).
 pytest_plugins = ["tests.command_audit"]
@@ -29,7 +29,7 @@ def wire_server(tmp_path_factory):
 
 def _config(uri, **extra):
     """A testing config for create_app."""
-    config = {"PROGRESS_ENV": "testing", "JWT_SECRET_KEY": SECRET, "MONGODB_URI": uri,
+    config = {"PROGRESS_ENV": "testing", "JWT_SECRET_KEY": SECRET,
               "PROGRESS_VAR_DIR": os.path.join(os.path.dirname(__file__), "..", "var", "test")}
     config.update(extra)
     return config
@@ -55,9 +55,11 @@ def app_config():
 @pytest.fixture
 def app(db_uri, app_config):
     """The standalone app on a fresh database."""
-    application = create_app(_config(db_uri, **app_config))
+    database, disconnect = database_config(db_uri)
+    application = create_app(_config(db_uri, **{**database, **app_config}))
     yield application
-    progress_db.reset(application.extensions["progress"].db_alias)
+    mount_of(application).database.close()
+    disconnect()
 
 
 @pytest.fixture
@@ -68,9 +70,13 @@ def client(app):
 
 @pytest.fixture
 def lms(app):
-    """The host LMS's data (users, courses, lectures) written as the original app would."""
+    """The host LMS's data (users, courses, lectures) written as the original app would.
+
+    Its students are enrolled in its courses (contract section 8), whichever is created
+    first; `lms.user(enrolled=False)` is a signed-in user who is not.
+    """
     with app.app_context():
-        yield Lms(app)
+        yield Lms(mount_of(app).database.db())
 
 
 @pytest.fixture

@@ -16,13 +16,6 @@ ROOT = Path(__file__).resolve().parent.parent
 GUNICORN_CONF = ROOT / "scripts" / "gunicorn.conf.py"
 
 
-class DirectLms(Lms):
-    """The LMS's data written straight to a pymongo database (no app in this process)."""
-
-    def __init__(self, db):
-        self.db = db
-
-
 def children(pid):
     """Pids whose parent is `pid` (gunicorn's workers), from /proc."""
     found = []

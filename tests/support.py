@@ -8,11 +8,14 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import uuid
+
 import jwt
+import mongoengine
+import mongomock
 import pymongo
 import pytest
 from bson import ObjectId
-from mongoengine.connection import get_db
 
 SECRET = "test-secret-key-that-is-at-least-32-bytes-long"
 PREFIX = "/api/v1/progress"
@@ -89,6 +92,21 @@ class EmbeddedServer:
         self.process = None
 
 
+def database_config(db_uri):
+    """(config, disconnect) pointing an app at `db_uri`.
+
+    A wire URI is the app's MONGODB_URI. A mongomock:// one becomes a MongoEngine connection
+    to an in-memory fake under an alias of its own, which the app uses through
+    PROGRESS_DB_ALIAS, as a host's connection: the product knows nothing of mongomock.
+    """
+    if not db_uri.startswith("mongomock://"):
+        return {"MONGODB_URI": db_uri}, lambda: None
+    alias = f"mock-{uuid.uuid4().hex[:8]}"
+    mongoengine.connect(alias=alias, host="mongodb://" + db_uri[len("mongomock://"):], tz_aware=True,
+                        uuidRepresentation="standard", mongo_client_class=mongomock.MongoClient)
+    return {"PROGRESS_DB_ALIAS": alias}, lambda: mongoengine.disconnect(alias)
+
+
 def start_embedded_server(storage):
     """A started EmbeddedServer on a fresh storage directory."""
     return EmbeddedServer(storage).start()
@@ -101,12 +119,20 @@ def utc_ms(**delta):
 
 
 class Lms:
-    """Writes the host LMS's collections in the original Node app's shape."""
+    """Writes the host LMS's collections in the original Node app's shape.
 
-    def __init__(self, app):
-        self.db = get_db(app.extensions["progress"].db_alias)
+    The one place tests get their students and courses from: every student it creates is
+    enrolled in every course it creates (before or after), as in a class where everyone
+    signed up; `user(enrolled=False)` makes one who is not (contract section 8).
+    """
 
-    def user(self, role="student", name="Ada Student", **fields):
+    def __init__(self, db):
+        """Write to the pymongo database `db`."""
+        self.db = db
+        self.students = []
+        self.courses = []
+
+    def user(self, role="student", name="Ada Student", enrolled=True, **fields):
         """Insert a user (with a password hash that must never be served); returns its id."""
         user_id = ObjectId()
         self.db.users.insert_one({
@@ -114,23 +140,47 @@ class Lms:
             "password": "$2b$10$abcdefghijklmnopqrstuvSECRETHASHxxxxxxxxxxxxxxxxxxxx",
             "avatar": fields.pop("avatar", None), "__v": 0, **fields,
         })
+        if role == "student" and enrolled:
+            self.students.append(user_id)
+            if self.courses:
+                self.db.courses.update_many({"_id": {"$in": self.courses}, "enrolledStudents": {"$type": "array"}},
+                                            {"$push": {"enrolledStudents": user_id}})
         return user_id
 
-    def course(self, lectures=3, instructor=None, **fields):
-        """Insert a course with `lectures` new lectures; returns (course_id, [lecture_ids])."""
+    def course(self, lectures=3, instructor=None, durations=None, **fields):
+        """Insert a course with `lectures` new lectures; returns (course_id, [lecture_ids]).
+
+        Its `enrolledStudents` are this LMS's students unless `fields` says otherwise
+        (`enrolledStudents=[...]`, or `no_enrollment_list=True` for a course without the field).
+        `durations`: each lecture's `duration` in seconds (default: none).
+        """
         lecture_ids = [ObjectId() for _ in range(lectures)]
         if lecture_ids:
             self.db.lectures.insert_many([
-                {"_id": lecture, "title": f"Lecture {index + 1}", "order": index + 1, "__v": 0}
+                {"_id": lecture, "title": f"Lecture {index + 1}", "order": index + 1, "__v": 0,
+                 **({"duration": durations[index]} if durations else {})}
                 for index, lecture in enumerate(lecture_ids)
             ])
         course_id = ObjectId()
-        self.db.courses.insert_one({
+        document = {
             "_id": course_id, "title": fields.pop("title", "Course"), "thumbnail": None,
             "instructor": instructor or ObjectId(), "lectures": lecture_ids,
-            "enrolledStudents": [], "__v": 0, **fields,
-        })
+            "enrolledStudents": list(self.students), "__v": 0,
+        }
+        if fields.pop("no_enrollment_list", False):
+            del document["enrolledStudents"]
+        document.update(fields)
+        self.db.courses.insert_one(document)
+        self.courses.append(course_id)
         return course_id, lecture_ids
+
+    def enroll(self, user_id, course_id):
+        """Add a user to a course's enrolledStudents."""
+        self.db.courses.update_one({"_id": course_id}, {"$addToSet": {"enrolledStudents": user_id}})
+
+    def drop(self, user_id, course_id):
+        """Remove a user from a course's enrolledStudents (the student dropped the course)."""
+        self.db.courses.update_one({"_id": course_id}, {"$pull": {"enrolledStudents": user_id}})
 
     def set_lectures(self, course_id, lecture_ids):
         """The host edits the course's lecture list."""

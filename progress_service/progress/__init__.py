@@ -2,28 +2,23 @@
 
     from progress_service.progress import Progress
     Progress(app)                                  # or progress.init_app(app, url_prefix=...)
+
+Importing this package registers nothing anywhere and opens no socket; mounting it changes
+nothing of the host's but the routes under its prefix (contract section 9). Each mount keeps
+its state in `app.extensions["progress"][name]`: its settings, database, catalog and outbox.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask_jwt_extended import JWTManager
 
-from .. import auth
-from ..db import init_db
-from . import signals  # noqa: F401  (re-exported for hosts)
-from .catalog import CourseInfo, MongoCatalog, UserInfo  # noqa: F401  (the host hook's types)
+from . import auth, settings as mount_settings, signals  # noqa: F401  (signals: re-exported for hosts)
+from .catalog import CourseInfo, HostCatalog, MongoCatalog, UserInfo, bind_catalog  # noqa: F401
+from .database import Database, MountError
 from .openapi import SUFFIX as OPENAPI_SUFFIX, bp as openapi_bp
 from .routes import bp
 
-DEFAULT_PREFIX = "/api/v1/progress"
-MAX_BODY_BYTES = 64 * 1024
-# Read from the host's app.config; these defaults apply only where the host set nothing.
-DEFAULTS = {
-    "JWT_IDENTITY_CLAIM": "sub",
-    "CLIENT_URL": "http://localhost:5173",
-    "PROGRESS_LEGACY_FIRST_PATCH": False,
-    "PROGRESS_DB_ALIAS": "default",
-    "PROGRESS_MAX_BODY_BYTES": MAX_BODY_BYTES,
-}
+EXTENSION_KEY = "progress"
+DEFAULT_NAME = "progress"
 # Only used when the host has no JWTManager of its own (contract section 4).
 JWT_DEFAULTS = {
     "JWT_TOKEN_LOCATION": ["cookies", "headers"],
@@ -31,23 +26,33 @@ JWT_DEFAULTS = {
     "JWT_COOKIE_CSRF_PROTECT": False,
 }
 
+__all__ = ["Progress", "Mount", "MountError", "CourseInfo", "UserInfo", "MongoCatalog", "signals", "mount_of"]
 
-@dataclass(frozen=True)
-class ProgressState:
-    """Per-app settings the views read (app.extensions["progress"])."""
 
+@dataclass
+class Mount:
+    """One mount of the extension on one app: what its requests use."""
+
+    name: str
+    prefix: str
+    settings: mount_settings.Settings
+    database: Database
     catalog: object
-    identity_claim: str
-    origins: frozenset
-    legacy_first_patch: bool
-    db_alias: str
-    max_body: int
+    outbox: object = None
+    # The OpenAPI document as served, by script root (built on first request).
+    openapi_cache: dict = field(default_factory=dict)
+
+
+def mount_of(app, name=DEFAULT_NAME):
+    """The Mount registered on `app` under blueprint name `name`."""
+    return app.extensions[EXTENSION_KEY][name]
 
 
 class Progress:
-    """Mounts the progress blueprint; reuses the host's JWTManager and MongoEngine alias."""
+    """Mounts the progress blueprint; reuses the host's JWTManager and MongoEngine connection."""
 
-    def __init__(self, app=None, *, url_prefix=None, catalog=None, name="progress"):
+    def __init__(self, app=None, *, url_prefix=None, catalog=None, name=DEFAULT_NAME):
+        """Remember the defaults for init_app; mount at once when given an app."""
         self.url_prefix = url_prefix
         self.catalog = catalog
         self.name = name
@@ -55,27 +60,31 @@ class Progress:
             self.init_app(app)
 
     def init_app(self, app, url_prefix=None, catalog=None, name=None):
-        """Register the blueprint under `url_prefix` (default /api/v1/progress)."""
-        config = app.config
-        for key, value in DEFAULTS.items():
-            config.setdefault(key, value)
+        """Register the blueprint under `url_prefix` (default /api/v1/progress) as `name`.
+
+        Raises MountError (no I/O: nothing connects yet) when the mount cannot work: no
+        database, a name already mounted on this app, or an unusable setting.
+        """
+        name = name or self.name
+        mounts = app.extensions.get(EXTENSION_KEY, {})
+        if name in mounts or name in app.blueprints or name + OPENAPI_SUFFIX in app.blueprints:
+            raise MountError(f"progress is already mounted on this app as {name!r}: give the second "
+                             f"mount another name (Progress(app, url_prefix=..., name=...))")
+        try:
+            config = mount_settings.read(app.config)
+        except ValueError as exc:
+            raise MountError(str(exc)) from exc
+        database = Database(config)
+        catalog = bind_catalog(catalog or self.catalog, database)
+        prefix = url_prefix or self.url_prefix or mount_settings.DEFAULT_PREFIX
+        mount = Mount(name, prefix, config, database, catalog)
         if "flask-jwt-extended" not in app.extensions:
             self._own_jwt(app)
-        alias = config["PROGRESS_DB_ALIAS"]
-        init_db(config, alias)
-        app.extensions["progress"] = ProgressState(
-            catalog=catalog or self.catalog or MongoCatalog(),
-            identity_claim=config["JWT_IDENTITY_CLAIM"],
-            origins=auth.allowed_origins(config["CLIENT_URL"]),
-            legacy_first_patch=bool(config["PROGRESS_LEGACY_FIRST_PATCH"]),
-            db_alias=alias,
-            max_body=int(config["PROGRESS_MAX_BODY_BYTES"]),
-        )
-        prefix = url_prefix or self.url_prefix or DEFAULT_PREFIX
-        name = name or self.name
+        app.extensions[EXTENSION_KEY] = {**mounts, name: mount}
         app.register_blueprint(bp, url_prefix=prefix, name=name)
         # GET <prefix>/openapi.json: werkzeug prefers the static segment to <course_id>.
         app.register_blueprint(openapi_bp, url_prefix=prefix, name=name + OPENAPI_SUFFIX)
+        return mount
 
     @staticmethod
     def _own_jwt(app):

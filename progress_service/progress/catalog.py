@@ -1,27 +1,32 @@
-"""Where courses, lectures and users come from: the LMS's collections, or a host's hook.
+"""Where courses, lectures, users and enrollment come from: the LMS's collections, or a host's hook.
 
-A host whose data model differs (another collection, other field names, no `lectures`
-collection) passes its own object with the same methods to `Progress(catalog=...)`;
-`courses` and `users` (batch look-ups) are optional there.
+The default, MongoCatalog, reads the original LMS's `courses`, `lectures` and `users` from
+the mount's database. A host whose data model differs passes its own object to
+`Progress(catalog=...)`; HostCatalog adapts it once, at mount time, so the service asks
+every catalog the same questions (docs/mounting.md lists the methods).
 """
-from dataclasses import dataclass, field
-
-from .models import Course, Lecture, User
+from dataclasses import dataclass, field, replace
 
 COURSE_FIELDS = {"title": 1, "thumbnail": 1, "instructor": 1, "lectures": 1}
 # The projection names what may leave the service, so `password` is never even loaded.
 USER_FIELDS = {"name": 1, "email": 1, "avatar": 1, "role": 1}
+HOST_REQUIRED = ("course", "user", "lecture_titles")
 
 
 @dataclass(frozen=True)
 class CourseInfo:
-    """What the service needs of a course."""
+    """What the service needs of a course.
+
+    `enrolled` answers for the user the course was asked about: True or False, or None
+    when the catalog keeps no enrollment list for it (then every signed-in user may use it).
+    """
 
     id: object
     title: str = None
     thumbnail: str = None
     instructor: object = None
     lecture_ids: tuple = field(default_factory=tuple)
+    enrolled: bool = None
 
 
 @dataclass(frozen=True)
@@ -36,13 +41,15 @@ class UserInfo:
 
 
 def _course_info(raw):
-    """A CourseInfo from a raw `courses` document."""
+    """A CourseInfo from a raw `courses` document (with `enrolled`/`listed` when asked)."""
+    listed = raw.get("listed")
     return CourseInfo(
         id=raw["_id"],
         title=raw.get("title"),
         thumbnail=raw.get("thumbnail"),
         instructor=raw.get("instructor"),
         lecture_ids=tuple(raw.get("lectures") or ()),
+        enrolled=bool(raw.get("enrolled")) if listed else None,
     )
 
 
@@ -51,46 +58,148 @@ def _user_info(raw):
     return UserInfo(raw["_id"], raw.get("name"), raw.get("email"), raw.get("avatar"), raw.get("role"))
 
 
+def enrollment_projection(user_id):
+    """$project fields answering "is user_id in enrolledStudents?" without returning the list.
+
+    The database evaluates it: a course with 100,000 enrolled students costs our worker
+    and the reply the same as one with ten. `listed` tells a course without the field
+    (open to everyone) from one with an empty list (nobody).
+    """
+    return {
+        **COURSE_FIELDS,
+        "enrolled": {"$in": [user_id, {"$ifNull": ["$enrolledStudents", []]}]},
+        "listed": {"$isArray": "$enrolledStudents"},
+    }
+
+
 class MongoCatalog:
     """The default catalog: the original LMS's `courses`, `lectures` and `users`."""
 
-    def course(self, course_id):
-        """The course with its ordered lecture ids, or None."""
-        raw = Course._get_collection().find_one({"_id": course_id}, COURSE_FIELDS)
-        return None if raw is None else _course_info(raw)
+    def __init__(self, database=None):
+        """`database`: the mount's Database (Progress binds it when the host leaves it out)."""
+        self.database = database
 
-    def courses(self, course_ids):
-        """Many courses at once, by id (the dashboard)."""
-        cursor = Course._get_collection().find({"_id": {"$in": list(course_ids)}}, COURSE_FIELDS)
+    def bound_to(self, database):
+        """This catalog reading from `database` (a copy when it was bound elsewhere)."""
+        if self.database is database:
+            return self
+        copy = type(self).__new__(type(self))
+        copy.__dict__.update(self.__dict__, database=database)
+        return copy
+
+    def _db(self):
+        """The pymongo Database to read."""
+        return self.database.db()
+
+    def course(self, course_id, user_id=None):
+        """The course with its ordered lecture ids, and whether `user_id` is enrolled; or None."""
+        if user_id is None:
+            raw = self._db().courses.find_one({"_id": course_id}, COURSE_FIELDS)
+            return None if raw is None else _course_info(raw)
+        # An aggregation rather than a find projection with expressions: both answer the same
+        # on mongod, and the fast tests' mongomock supports only this form.
+        found = list(self._db().courses.aggregate(
+            [{"$match": {"_id": course_id}}, {"$project": enrollment_projection(user_id)}]))
+        return _course_info(found[0]) if found else None
+
+    def courses(self, course_ids, user_id=None):
+        """Many courses at once, by id (the dashboard), with enrollment when `user_id` is given."""
+        query = {"_id": {"$in": list(course_ids)}}
+        if user_id is None:
+            cursor = self._db().courses.find(query, COURSE_FIELDS)
+        else:
+            cursor = self._db().courses.aggregate([{"$match": query}, {"$project": enrollment_projection(user_id)}])
         return {raw["_id"]: _course_info(raw) for raw in cursor}
 
     def user(self, user_id):
         """The user's public fields, or None."""
-        raw = User._get_collection().find_one({"_id": user_id}, USER_FIELDS)
+        raw = self._db().users.find_one({"_id": user_id}, USER_FIELDS)
         return None if raw is None else _user_info(raw)
 
     def users(self, user_ids):
         """Public fields of many users at once, by id (the instructor's student list)."""
-        cursor = User._get_collection().find({"_id": {"$in": list(user_ids)}}, USER_FIELDS)
+        cursor = self._db().users.find({"_id": {"$in": list(user_ids)}}, USER_FIELDS)
         return {raw["_id"]: _user_info(raw) for raw in cursor}
 
     def lecture_titles(self, lecture_ids):
         """Titles of the given lectures, by id (missing ones are left out)."""
-        cursor = Lecture._get_collection().find({"_id": {"$in": list(lecture_ids)}}, {"title": 1})
+        cursor = self._db().lectures.find({"_id": {"$in": list(lecture_ids)}}, {"title": 1})
         return {raw["_id"]: raw.get("title") for raw in cursor}
 
+    def lecture_durations(self, lecture_ids):
+        """Durations in seconds of the given lectures, by id (missing or unset: left out)."""
+        ids = list(lecture_ids)
+        query = {"_id": ids[0]} if len(ids) == 1 else {"_id": {"$in": ids}}
+        cursor = self._db().lectures.find(query, {"duration": 1})
+        return {raw["_id"]: raw["duration"] for raw in cursor if raw.get("duration") is not None}
 
-def courses_of(catalog, course_ids):
-    """Batch course look-up, falling back to one by one for a host catalog without it."""
-    if hasattr(catalog, "courses"):
-        return catalog.courses(course_ids)
-    found = {cid: catalog.course(cid) for cid in course_ids}
-    return {cid: info for cid, info in found.items() if info is not None}
+
+class HostCatalog:
+    """A host's catalog, asked the same questions as MongoCatalog.
+
+    The host implements `course(course_id)`, `user(user_id)` and `lecture_titles(ids)`, and
+    may add `courses(ids)`, `users(ids)` (batches), `is_enrolled(course_id, user_id)` (then it
+    decides enrollment) and `lecture_durations(ids)` (then watching completes lectures).
+    """
+
+    def __init__(self, host):
+        """Check the host's object once, at mount time."""
+        missing = [name for name in HOST_REQUIRED if not callable(getattr(host, name, None))]
+        if missing:
+            raise TypeError(f"a progress catalog needs the method(s) {', '.join(missing)} (docs/mounting.md)")
+        self.host = host
+        self._is_enrolled = getattr(host, "is_enrolled", None)
+        self._courses = getattr(host, "courses", None)
+        self._users = getattr(host, "users", None)
+        self._durations = getattr(host, "lecture_durations", None)
+
+    @property
+    def answers_enrollment(self):
+        """Whether the host decides who is enrolled (else its courses keep no list: open)."""
+        return self._is_enrolled is not None
+
+    def _with_enrollment(self, course, user_id):
+        """The course with the host's answer for `user_id`, when it gives one."""
+        if course is None or user_id is None or self._is_enrolled is None:
+            return course
+        return replace(course, enrolled=bool(self._is_enrolled(course.id, user_id)))
+
+    def course(self, course_id, user_id=None):
+        """The host's course, with its enrollment answer."""
+        return self._with_enrollment(self.host.course(course_id), user_id)
+
+    def courses(self, course_ids, user_id=None):
+        """The host's courses by id (its batch method, or one by one)."""
+        if self._courses is not None:
+            found = self._courses(course_ids)
+        else:
+            found = {cid: self.host.course(cid) for cid in course_ids}
+        return {cid: self._with_enrollment(info, user_id) for cid, info in found.items() if info is not None}
+
+    def user(self, user_id):
+        """The host's user."""
+        return self.host.user(user_id)
+
+    def users(self, user_ids):
+        """The host's users by id (its batch method, or one by one)."""
+        if self._users is not None:
+            return self._users(user_ids)
+        found = {uid: self.host.user(uid) for uid in user_ids}
+        return {uid: info for uid, info in found.items() if info is not None}
+
+    def lecture_titles(self, lecture_ids):
+        """The host's lecture titles."""
+        return self.host.lecture_titles(lecture_ids)
+
+    def lecture_durations(self, lecture_ids):
+        """The host's lecture durations, or none (lectures then complete only explicitly)."""
+        return self._durations(lecture_ids) if self._durations is not None else {}
 
 
-def users_of(catalog, user_ids):
-    """Batch user look-up, falling back to one by one for a host catalog without it."""
-    if hasattr(catalog, "users"):
-        return catalog.users(user_ids)
-    found = {uid: catalog.user(uid) for uid in user_ids}
-    return {uid: info for uid, info in found.items() if info is not None}
+def bind_catalog(catalog, database):
+    """The mount's catalog: ours on its database, or the host's behind HostCatalog."""
+    if catalog is None:
+        return MongoCatalog(database)
+    if isinstance(catalog, MongoCatalog):
+        return catalog if catalog.database is not None else catalog.bound_to(database)
+    return HostCatalog(catalog)

@@ -1,23 +1,21 @@
 """Read-only views beyond the original (contract section 7): the student's dashboard and the
 instructor's summary and student list. No Flask in here.
 
-Every figure shown per record comes from `service.present`, i.e. the same rule function over
-the course's current lectures as GET /:courseId; only the summary computes the rule in the
-database, and `summary_pipeline` says how it mirrors `models.completion_state`.
+Every figure shown per record comes from `present`, i.e. the same rule over the course's
+current lectures as GET /:courseId; only the summary computes the rule in the database, and
+`summary_pipeline` says how it mirrors `models.completion_state`.
 """
 from dataclasses import dataclass
 
-from ..exceptions import Forbidden
-from .catalog import CourseInfo, courses_of, users_of
-from .models import CourseProgress, ProgressSnapshot
-from .service import present, require_course
+from .catalog import CourseInfo
+from .database import DASHBOARD, STUDENTS
+from .exceptions import Forbidden, NotFound
+from .present import present
+from .service import ADMIN, COURSE_NOT_FOUND, may_read
 
-ADMIN = "admin"
 NOT_ALLOWED = "Only the course's instructor or an admin can see its progress"
-# Declared in models.CourseProgress.meta; the queries below name them as hints, so the
-# planner cannot pick user_1_course_1 and sort in memory (SecantusDB does, unhinted).
-DASHBOARD_INDEX = "user_1_lastAccessed_-1__id_-1"
-STUDENTS_INDEX = "course_1_createdAt_1__id_1"
+DASHBOARD_KEYS = ("course", "completionPercentage", "isCompleted", "completedAt", "lastAccessed", "resume")
+STUDENT_KEYS = ("completionPercentage", "isCompleted", "completedAt", "lastAccessed")
 
 
 @dataclass
@@ -29,6 +27,10 @@ class Page:
     limit: int
     total: int
 
+    def as_dict(self):
+        """The page as the client sees it."""
+        return {"items": self.items, "page": self.page, "limit": self.limit, "total": self.total}
+
 
 @dataclass
 class Summary:
@@ -39,71 +41,93 @@ class Summary:
     average_percentage: float
     lectures: list
 
-
-def index_keys(name):
-    """The key pattern of one of CourseProgress's declared indexes, found by its name."""
-    for spec in CourseProgress._meta["index_specs"]:
-        if spec.get("name") == name:
-            return spec["fields"]
-    raise LookupError(f"CourseProgress declares no index named {name}")
-
-
-def _collection():
-    """The raw courseprogresses collection."""
-    return CourseProgress._get_collection()
+    def as_dict(self):
+        """The figures as the client sees them."""
+        return {"students": self.students, "completed": self.completed,
+                "averagePercentage": self.average_percentage,
+                "lectures": [{"lecture": str(row["lecture"]), "title": row["title"], "completed": row["completed"]}
+                             for row in self.lectures]}
 
 
-def _page_of(query, sort, index, page, limit):
-    """A cursor over one page of `query`, in `sort` order, served by the named index."""
-    return (_collection().find(query).sort(sort).hint(index_keys(index))
-            .skip((page - 1) * limit).limit(limit))
+def _page_of(mount, query, sort, index, page, limit):
+    """A cursor over one page of `query`, in `sort` order, served by `index` when it exists.
+
+    The hint is given because SecantusDB's planner, unhinted, may pick user_1_course_1 and
+    sort in memory; it is left out while the index is missing (a hint naming no index fails).
+    """
+    cursor = mount.database.records().find(query).sort(sort)
+    if index.name in mount.database.indexes.present:
+        cursor = cursor.hint(list(index.keys))
+    return cursor.skip((page - 1) * limit).limit(limit)
 
 
-def _records(cursor):
-    """Read-only snapshots of raw results: the lists store nothing (as GET)."""
-    return [ProgressSnapshot.from_son(raw) for raw in cursor]
+def dashboard_query(user_id, readable=None):
+    """The dashboard's filter: the user's records (of the courses they may still read)."""
+    query = {"user": user_id}
+    if readable is not None:
+        query["course"] = {"$in": list(readable)}
+    return query
 
 
-def dashboard_cursor(user_id, page, limit):
-    """The dashboard's query: one user's records, newest lastAccessed first, ties newest _id."""
-    return _page_of({"user": user_id}, [("lastAccessed", -1), ("_id", -1)], DASHBOARD_INDEX, page, limit)
+def readable_courses(mount, user_id):
+    """(courses by id, ids the caller may still read) among those the caller has records of."""
+    course_ids = mount.database.records().distinct("course", {"user": user_id})
+    courses = mount.catalog.courses(course_ids, user_id) if course_ids else {}
+    if not mount.settings.enrollment_required:
+        return courses, None
+    caller = None
+    if any(info.enrolled is False and info.instructor != user_id for info in courses.values()):
+        caller = mount.catalog.user(user_id)
+    return courses, [cid for cid, info in courses.items() if may_read(mount, info, user_id, caller)]
 
 
-def dashboard(catalog, user_id, page, limit):
-    """The caller's records across courses, each shown with the rule over its current lectures."""
-    records = _records(dashboard_cursor(user_id, page, limit))
-    total = _collection().count_documents({"user": user_id})
-    courses = courses_of(catalog, {record.course for record in records})
-    # A course deleted from the LMS keeps its place in the list (so pages and total agree),
-    # shown with its id only and, having no lectures, 0 percent.
-    items = [present(record, courses.get(record.course) or CourseInfo(record.course), None)
-             for record in records]
+def dashboard(mount, user_id, page, limit):
+    """The caller's records across courses, each shown with the rule over its current lectures.
+
+    With enrollment required, only the courses the caller may still read are listed (a
+    dropped student's record stays stored, and still counts for the instructor).
+    """
+    courses, readable = readable_courses(mount, user_id)
+    query = dashboard_query(user_id, readable)
+    raws = list(_page_of(mount, query, [("lastAccessed", -1), ("_id", -1)], DASHBOARD, page, limit))
+    total = mount.database.records().count_documents(query)
+    items = []
+    for raw in raws:
+        # With enrollment off, a course deleted from the LMS keeps its place in the list (so
+        # pages and total agree), shown with its id only and, having no lectures, 0 percent.
+        course = courses.get(raw["course"]) or CourseInfo(raw["course"])
+        shown = present(raw, course, None, user_id)
+        items.append({key: shown[key] for key in DASHBOARD_KEYS})
     return Page(items, page, limit, total)
 
 
-def require_instructor(catalog, user_id, course_id):
+def require_instructor(mount, user_id, course_id):
     """The course, if the caller is its instructor or an admin: 404, then 403."""
-    course = require_course(catalog, course_id)
+    course = mount.catalog.course(course_id)
+    if course is None:
+        raise NotFound(COURSE_NOT_FOUND)
     if course.instructor == user_id:
         return course
-    caller = catalog.user(user_id)
+    caller = mount.catalog.user(user_id)
     if caller is None or caller.role != ADMIN:
         raise Forbidden(NOT_ALLOWED)
     return course
 
 
-def students_cursor(course_id, page, limit):
-    """The student list's query: one course's records, oldest first, ties oldest _id."""
-    return _page_of({"course": course_id}, [("createdAt", 1), ("_id", 1)], STUDENTS_INDEX, page, limit)
-
-
-def students(catalog, user_id, course_id, page, limit):
+def students(mount, user_id, course_id, page, limit):
     """The course's records with their users, for its instructor or an admin."""
-    course = require_instructor(catalog, user_id, course_id)
-    records = _records(students_cursor(course.id, page, limit))
-    total = _collection().count_documents({"course": course.id})
-    users = users_of(catalog, {record.user for record in records})
-    items = [present(record, course, users.get(record.user)) for record in records]
+    course = require_instructor(mount, user_id, course_id)
+    query = {"course": course.id}
+    raws = list(_page_of(mount, query, [("createdAt", 1), ("_id", 1)], STUDENTS, page, limit))
+    total = mount.database.records().count_documents(query)
+    users = mount.catalog.users({raw["user"] for raw in raws})
+    items = []
+    for raw in raws:
+        shown = present(raw, course, None, raw["user"])
+        user = users.get(raw["user"])
+        items.append({"user": {"_id": str(raw["user"]), "name": getattr(user, "name", None),
+                               "email": getattr(user, "email", None)},
+                      **{key: shown[key] for key in STUDENT_KEYS}})
     return Page(items, page, limit, total)
 
 
@@ -156,13 +180,13 @@ def mean_one_decimal(total, count):
     return (20 * total + count) // (2 * count) / 10
 
 
-def summary(catalog, user_id, course_id):
+def summary(mount, user_id, course_id):
     """The course's figures over its current lectures, computed by the database."""
-    course = require_instructor(catalog, user_id, course_id)
+    course = require_instructor(mount, user_id, course_id)
     lecture_ids = tuple(dict.fromkeys(course.lecture_ids))
-    rows = list(_collection().aggregate(summary_pipeline(course.id, lecture_ids)))
+    rows = list(mount.database.records().aggregate(summary_pipeline(course.id, lecture_ids)))
     figures = rows[0] if rows else {}
-    titles = catalog.lecture_titles(lecture_ids)
+    titles = mount.catalog.lecture_titles(lecture_ids)
     count = figures.get("students", 0)
     return Summary(
         students=count,

@@ -1,25 +1,17 @@
-"""The progress record with its save rule, and the LMS's own collections (read-only).
+"""The progress record, its lecture list and its save rule (a MongoEngine pre_save signal).
 
-Field names in the database are the original Mongoose app's camelCase ones, so both
-services can run against one database.
+Field names in the database are the original Mongoose app's camelCase ones, so both apps
+can run against one database. Only our own document is declared, under a name no host is
+likely to give one of its classes (MongoEngine's document registry is global and keyed by
+class name): the host's `User`, `Course`, `Lecture` and `CourseProgress` stay the host's.
+The LMS's own collections are read through the catalog (catalog.py), never as Documents.
 """
+from collections.abc import Sequence
 from datetime import datetime, timezone
-from typing import NamedTuple
 
 from bson import ObjectId
-from mongoengine import (
-    BooleanField,
-    DateTimeField,
-    Document,
-    EmbeddedDocument,
-    EmbeddedDocumentListField,
-    FloatField,
-    IntField,
-    ListField,
-    ObjectIdField,
-    StringField,
-    signals,
-)
+from mongoengine import BooleanField, DateTimeField, Document, IntField, ObjectIdField, signals
+from mongoengine.base import BaseField
 
 
 def now_ms():
@@ -28,306 +20,302 @@ def now_ms():
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
-def completion_percentage(completed, total):
-    """The rule of contract section 2: exact integer percentage, half rounded up."""
-    if total <= 0:
-        return 0
-    return (200 * completed + total) // (2 * total)
-
-
-def first_entries(entries):
-    """Each lecture's entry: the first one, as Mongoose's array `find` returns it."""
-    found = {}
-    for entry in entries:
-        found.setdefault(entry.lecture, entry)
-    return found
-
-
-def completion_state(entries, lecture_ids):
-    """(percentage, isCompleted) of stored entries over the course's current lectures.
-
-    Only the course's current lectures count; an entry of a removed lecture is ignored,
-    a lecture without an entry counts as not completed. The first entry of a lecture
-    wins. `entries` may be LectureProgress documents or LectureState views.
-    """
-    known = first_entries(entries)
-    current = dict.fromkeys(lecture_ids)
-    completed = sum(1 for lecture in current if lecture in known and known[lecture].is_completed)
-    percentage = completion_percentage(completed, len(current))
-    return percentage, percentage == 100
-
-
-class LectureState(NamedTuple):
-    """A read-only lecture entry, for answers that store nothing (GET and the lists)."""
-
-    lecture: ObjectId
-    is_completed: bool = False
-    watch_time: float = 0
-    last_watched: datetime = None
-
-    @classmethod
-    def from_son(cls, son):
-        """A stored entry's values, read the way MongoEngine's fields would read them.
-
-        A missing or null flag or watchTime takes the field's default; times are UTC.
-        """
-        watch_time = son.get("watchTime")
-        return cls(son.get("lecture"), bool(son.get("isCompleted", False)),
-                   float(watch_time) if watch_time is not None else 0, _utc(son.get("lastWatched")))
-
-
-def _utc(value):
+def as_utc(value):
     """Naive datetimes from the driver are UTC (a host connection may not be tz_aware)."""
     if isinstance(value, datetime) and value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
     return value
 
 
-class ProgressSnapshot(NamedTuple):
-    """A stored record as read, without MongoEngine's per-entry documents.
+# --- the rule (contract section 2) ---------------------------------------------------------
 
-    Reads build this straight from the raw document: a 200-lecture record costs two
-    hundred tuples instead of two hundred tracked EmbeddedDocuments.
+def completion_percentage(completed, total):
+    """The exact integer percentage, half rounded up: (200*c + t) // (2*t); 0 for no lectures."""
+    if total <= 0:
+        return 0
+    return (200 * completed + total) // (2 * total)
+
+
+def is_entry(son):
+    """A stored lecture entry we can read (a migration may have left nulls in the list)."""
+    return isinstance(son, dict)
+
+
+def entry_done(son):
+    """The stored flag of an entry; missing or null is not completed."""
+    return bool(son.get("isCompleted", False))
+
+
+def first_entries(sons):
+    """Each lecture's stored entry: the first one, as Mongoose's array `find` returns it."""
+    found = {}
+    for son in sons:
+        if is_entry(son):
+            found.setdefault(son.get("lecture"), son)
+    return found
+
+
+def completion_state(sons, lecture_ids):
+    """(percentage, isCompleted) of stored entries over the course's current lectures.
+
+    Only the course's current lectures count; an entry of a removed lecture is ignored, a
+    lecture without an entry counts as not completed, and the first entry of a lecture wins.
+    """
+    known = first_entries(sons)
+    current = dict.fromkeys(lecture_ids)
+    completed = 0
+    for lecture in current:
+        son = known.get(lecture)
+        if son is not None and entry_done(son):
+            completed += 1
+    percentage = completion_percentage(completed, len(current))
+    return percentage, percentage == 100
+
+
+def new_entry(lecture):
+    """The entry of a lecture nobody has watched, as the original app stores it."""
+    # Mongoose gives every array entry an _id; ours get one too.
+    return {"_id": ObjectId(), "lecture": lecture, "isCompleted": False, "watchTime": 0.0, "lastWatched": None}
+
+
+# --- the lecture list: stored entries, and what this write changed -------------------------
+
+class LectureEntry:
+    """One entry of a record's lecture list, by attribute (what signal receivers see)."""
+
+    __slots__ = ("_list", "_index")
+
+    def __init__(self, lectures, index):
+        self._list, self._index = lectures, index
+
+    @property
+    def son(self):
+        """The stored sub-document itself."""
+        return self._list.sons[self._index]
+
+    @property
+    def lecture(self):
+        """The lecture's id."""
+        return self.son.get("lecture")
+
+    @property
+    def is_completed(self):
+        """Whether the lecture is completed."""
+        return entry_done(self.son)
+
+    @is_completed.setter
+    def is_completed(self, value):
+        self._list.set(self._index, "isCompleted", bool(value))
+
+    @property
+    def watch_time(self):
+        """Seconds watched (0 when never set)."""
+        return self.son.get("watchTime") or 0
+
+    @watch_time.setter
+    def watch_time(self, value):
+        self._list.set(self._index, "watchTime", float(value))
+
+    @property
+    def last_watched(self):
+        """When it was last watched (UTC), or None."""
+        return as_utc(self.son.get("lastWatched"))
+
+    @last_watched.setter
+    def last_watched(self, value):
+        self._list.set(self._index, "lastWatched", value)
+
+
+class LectureList(Sequence):
+    """A record's `lectureProgress`: the stored sub-documents as read, plus this write's changes.
+
+    It remembers how many entries were stored and which keys of which entry this write set,
+    so the write sends only those (`lectureProgress.<i>.<key>`) and appends new entries at
+    the next index: it never rewrites an entry another writer may have just changed.
     """
 
-    id: ObjectId
-    user: ObjectId
-    course: ObjectId
-    lecture_progress: list
-    last_accessed: datetime = None
-    created_at: datetime = None
-    updated_at: datetime = None
-    completed_at: datetime = None
+    def __init__(self, sons=None, stored_length=None):
+        """`sons` as read; `stored_length` None when the record had no list at all."""
+        self.sons = sons if sons is not None else []
+        self.stored_length = stored_length
+        self.changed = {}
 
     @classmethod
-    def from_son(cls, raw):
-        """The snapshot of a raw `courseprogresses` document."""
-        entries = [LectureState.from_son(entry) for entry in raw.get("lectureProgress") or ()]
-        return cls(raw["_id"], raw.get("user"), raw.get("course"), entries, _utc(raw.get("lastAccessed")),
-                   _utc(raw.get("createdAt")), _utc(raw.get("updatedAt")), _utc(raw.get("completedAt")))
+    def from_stored(cls, value):
+        """The list of a stored record (missing, null or not a list: empty, with no stored list)."""
+        if isinstance(value, list):
+            return cls(value, len(value))
+        return cls()
 
-    def entries_by_lecture(self):
-        """Each lecture's (first) entry."""
-        return first_entries(self.lecture_progress)
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [LectureEntry(self, i) for i in range(len(self.sons))[index]]
+        if index < 0:
+            index += len(self.sons)
+        if not 0 <= index < len(self.sons):
+            raise IndexError(index)
+        return LectureEntry(self, index)
+
+    def __len__(self):
+        return len(self.sons)
+
+    def __eq__(self, other):
+        return isinstance(other, LectureList) and self.sons == other.sons
+
+    def set(self, index, key, value):
+        """Set one key of one entry, remembering it for the write."""
+        son = self.sons[index]
+        if key in son:
+            stored = son[key]
+            # Equal and of the same kind: 0 and 0.0 are one watchTime, but 1 is not `true`.
+            if stored == value and isinstance(stored, bool) == isinstance(value, bool):
+                return
+        son[key] = value
+        self.changed.setdefault(index, set()).add(key)
+
+    def first_indexes(self):
+        """{lecture: index of its first entry}."""
+        found = {}
+        for index, son in enumerate(self.sons):
+            if is_entry(son):
+                found.setdefault(son.get("lecture"), index)
+        return found
+
+    def reconcile(self, lecture_ids):
+        """Append an entry for each current lecture that has none; never reorder or drop.
+
+        Returns {lecture: index of its entry} for every lecture that has one.
+        """
+        indexes = self.first_indexes()
+        for lecture in dict.fromkeys(lecture_ids):
+            if lecture not in indexes:
+                indexes[lecture] = len(self.sons)
+                self.sons.append(new_entry(lecture))
+        return indexes
+
+    def appended(self):
+        """(index, entry) of the entries this write appends."""
+        start = self.stored_length or 0
+        return [(index, self.sons[index]) for index in range(start, len(self.sons))]
 
 
-class UtcDateTimeField(DateTimeField):
-    """A time read back as aware UTC, whether or not the connection was opened tz_aware.
+class LectureListField(BaseField):
+    """`lectureProgress` as a LectureList: stored sub-documents kept as they are.
 
-    A host LMS may share a connection without tz_aware=True; its naive values could then
-    not be compared with the aware ones this service writes.
+    Entries written by Mongoose carry an `_id` and maybe fields we do not know; they are
+    kept untouched, and the write sends only what changed (see LectureList).
     """
 
     def to_python(self, value):
+        """A LectureList from what was stored (or one already built)."""
+        return value if isinstance(value, LectureList) else LectureList.from_stored(value)
+
+    def to_mongo(self, value):
+        """The stored form: the list of sub-documents."""
+        return list(value.sons) if isinstance(value, LectureList) else value
+
+    def validate(self, value):
+        """Every entry names a lecture; watchTime, when set, is a number >= 0."""
+        for son in value.sons:
+            if not is_entry(son):
+                continue
+            if not isinstance(son.get("lecture"), ObjectId):
+                self.error("every lecture entry needs a lecture id")
+            watch_time = son.get("watchTime")
+            if watch_time is not None and not (isinstance(watch_time, (int, float)) and watch_time >= 0):
+                self.error("watchTime must be a number >= 0")
+
+
+class UtcDateTimeField(DateTimeField):
+    """A time read back as aware UTC, whether or not the connection was opened tz_aware."""
+
+    def to_python(self, value):
         """Naive values from the driver are UTC: say so."""
-        return _utc(super().to_python(value))
+        return as_utc(super().to_python(value))
 
 
-class ReadOnlyDocument(Document):
-    """A collection the host LMS owns: this service reads it and never writes it."""
-
-    meta = {"abstract": True, "strict": False, "auto_create_index": False}
-
-    def save(self, *args, **kwargs):
-        """Refuse: the LMS owns this collection."""
-        raise TypeError(f"{type(self).__name__} is read-only in the progress service")
-
-    def delete(self, *args, **kwargs):
-        """Refuse: the LMS owns this collection."""
-        raise TypeError(f"{type(self).__name__} is read-only in the progress service")
+# The stored fields and their MongoEngine names (the record's own fields only).
+STORED_NAMES = {
+    "_id": "id", "user": "user", "course": "course", "isCompleted": "is_completed",
+    "completionPercentage": "completion_percentage", "lectureProgress": "lecture_progress",
+    "completedAt": "completed_at", "lastAccessed": "last_accessed", "createdAt": "created_at",
+    "updatedAt": "updated_at", "__v": "version",
+}
 
 
-class User(ReadOnlyDocument):
-    """An LMS user. `password` exists in the collection and is never loaded here."""
+class ProgressServiceRecord(Document):
+    """One student's progress in one course (collection `courseprogresses`), with its save rule.
 
-    meta = {"collection": "users"}
-    name = StringField()
-    email = StringField()
-    role = StringField()
-    avatar = StringField()
-
-
-class Lecture(ReadOnlyDocument):
-    """An LMS lecture."""
-
-    meta = {"collection": "lectures"}
-    title = StringField()
-    duration = FloatField()
-    order = IntField()
-    is_preview = BooleanField(db_field="isPreview")
-    video_url = StringField(db_field="videoUrl")
-
-
-class Course(ReadOnlyDocument):
-    """An LMS course: its `lectures` list is the order progress is shown in."""
-
-    meta = {"collection": "courses"}
-    title = StringField()
-    subtitle = StringField()
-    description = StringField()
-    thumbnail = StringField()
-    instructor = ObjectIdField()
-    lectures = ListField(ObjectIdField())
-    enrolled_students = ListField(ObjectIdField(), db_field="enrolledStudents")
-
-
-class LectureProgress(EmbeddedDocument):
-    """One lecture's state inside a progress record."""
-
-    # strict=False: entries written by Mongoose carry fields we do not declare.
-    meta = {"strict": False}
-    # Mongoose gives every array entry an _id; new entries get one too.
-    entry_id = ObjectIdField(db_field="_id", default=ObjectId)
-    lecture = ObjectIdField(required=True)
-    is_completed = BooleanField(db_field="isCompleted", default=False)
-    watch_time = FloatField(db_field="watchTime", default=0, min_value=0)
-    last_watched = UtcDateTimeField(db_field="lastWatched", null=True)
-
-    @classmethod
-    def _from_son(cls, son, _auto_dereference=True, created=False):
-        """An entry from stored BSON, without MongoEngine's per-field constructor.
-
-        A write loads every entry of the record; MongoEngine's generic path (field lookups,
-        default assignment, change tracking of each setattr) was a quarter of a PATCH on a
-        200-lecture course. This sets the same state directly (MongoEngine is pinned, and
-        the tests load and save entries written by the original app through it).
-        """
-        entry = cls.__new__(cls)
-        data = {key: value for key, value in son.items() if key not in cls._reverse_db_field_map}
-        data["entry_id"] = son["_id"] if "_id" in son else ObjectId()
-        data.update(LectureState.from_son(son)._asdict())
-        for name, value in (("_data", data), ("_dynamic_fields", {}), ("_cls", cls._class_name),
-                            ("_changed_fields", []), ("_instance", None), ("_initialised", True),
-                            ("_created", created)):
-            object.__setattr__(entry, name, value)
-        return entry
-
-    def to_mongo(self, *args, **kwargs):
-        """Declared fields plus the ones Mongoose wrote that we don't declare.
-
-        MongoEngine keeps undeclared fields of a non-strict document but leaves them out of
-        to_mongo(); when the whole list is rewritten (an entry appended) they would be lost.
-        """
-        son = super().to_mongo(*args, **kwargs)
-        for key, value in self._data.items():
-            if key not in self._fields and key not in son:
-                son[key] = value
-        return son
-
-
-# Times that are cleared to null, never removed from the stored document.
-NULL_NOT_UNSET = frozenset({"lastWatched", "completedAt"})
-
-
-class CourseProgress(Document):
-    """One student's progress in one course; unique on (user, course)."""
+    The pre_save signal below is the one place where completion is computed when a record is
+    saved. store.py sends it and then writes only what changed, conditionally on what was
+    read; the indexes are declared and created in database.py (INDEXES).
+    """
 
     meta = {
         "collection": "courseprogresses",
+        # Documents written by Mongoose carry fields we do not declare.
         "strict": False,
-        # Indexes are created on first use or by `flask progress ensure-indexes`, never at
-        # import: importing the package must open no socket.
+        # Never bound to a connection: each mount reads and writes through its own database.
         "auto_create_index": False,
-        # save() then filters by user and course too, so a sharded cluster with this shard
-        # key routes every write of one record to one shard.
-        "shard_key": ("user", "course"),
-        "indexes": [
-            # Same name and keys as Mongoose's index, so creating it again is a no-op.
-            {"fields": ["user", "course"], "unique": True, "name": "user_1_course_1"},
-            # The dashboard: one user's records, newest lastAccessed first, ties newest _id.
-            {"fields": ["user", "-last_accessed", "-id"], "name": "user_1_lastAccessed_-1__id_-1"},
-            # Instructor views: one course's records, oldest first.
-            {"fields": ["course", "created_at", "id"], "name": "course_1_createdAt_1__id_1"},
-        ],
     }
     user = ObjectIdField(required=True)
     course = ObjectIdField(required=True)
     is_completed = BooleanField(db_field="isCompleted", default=False)
     completion_percentage = IntField(db_field="completionPercentage", default=0, min_value=0, max_value=100)
-    lecture_progress = EmbeddedDocumentListField(LectureProgress, db_field="lectureProgress")
+    lecture_progress = LectureListField(db_field="lectureProgress")
     completed_at = UtcDateTimeField(db_field="completedAt", null=True)
     last_accessed = UtcDateTimeField(db_field="lastAccessed")
     created_at = UtcDateTimeField(db_field="createdAt")
     updated_at = UtcDateTimeField(db_field="updatedAt")
-    version = IntField(db_field="__v", default=0)
+    # As stored: a migrated record may have no __v, or null (its first write gives it one).
+    version = BaseField(db_field="__v")
 
-    def save(self, *args, **kwargs):
-        """MongoEngine's save, serialising the document once instead of twice.
+    @classmethod
+    def from_stored(cls, raw):
+        """The record of a raw `courseprogresses` document."""
+        values = {name: raw[key] for key, name in STORED_NAMES.items() if key in raw}
+        values["lecture_progress"] = LectureList.from_stored(raw.get("lectureProgress"))
+        record = cls(**values)
+        record.read_state = (raw.get("__v"), raw.get("updatedAt"))
+        return record
 
-        save() calls to_mongo() for the document and again inside _delta(), with nothing
-        changing in between; on a 200-lecture record each call builds 200 entries.
-        """
-        self._son_memo = {}
-        try:
-            return super().save(*args, **kwargs)
-        finally:
-            self._son_memo = None
+    @classmethod
+    def new(cls, user_id, course_id, now):
+        """A record not stored yet: no lecture completed."""
+        record = cls(id=ObjectId(), user=user_id, course=course_id, created_at=now, version=0,
+                     lecture_progress=LectureList(stored_length=None))
+        record.read_state = None
+        return record
 
-    def to_mongo(self, *args, **kwargs):
-        """to_mongo(), memoised for the full document while save() runs."""
-        memo = getattr(self, "_son_memo", None)
-        if args or kwargs or memo is None:
-            return super().to_mongo(*args, **kwargs)
-        if "son" not in memo:
-            memo["son"] = super().to_mongo()
-        return memo["son"]
-
-    def _get_update_doc(self):
-        """MongoEngine's update, with cleared times stored as null rather than removed.
-
-        MongoEngine turns a field set to its default None into `$unset`; the original LMS
-        stores null (reset: "lastWatched is cleared to null"), so we keep the key.
-        """
-        update = super()._get_update_doc()
-        removals = update.get("$unset", {})
-        for path in [p for p in removals if p.rsplit(".", 1)[-1] in NULL_NOT_UNSET]:
-            update.setdefault("$set", {})[path] = None
-            del removals[path]
-        if "$unset" in update and not removals:
-            del update["$unset"]
-        return update
-
-    def _clear_changed_fields(self):
-        """After a save: forget what changed, in one pass over the entries.
-
-        MongoEngine's own walks the whole lectureProgress list once per changed path, so a
-        write touching every entry of a 1,000-lecture record (complete, reset) spent ~15 s
-        here; the record's only nested documents are its entries, so this is equivalent.
-        """
-        for entry in self.lecture_progress:
-            entry._changed_fields = []
-        self._changed_fields = []
+    @property
+    def is_new(self):
+        """True until the record is stored."""
+        return self.read_state is None
 
     def for_course(self, lecture_ids):
-        """Tell the save rule which lectures the course has now; returns self."""
-        self._course_lectures = tuple(lecture_ids)
+        """Tell the save rule which lectures the course has now (from the mount's catalog)."""
+        self.course_lectures = tuple(lecture_ids)
         return self
 
-    def entries_by_lecture(self):
-        """The stored entry of each lecture (the first one, as Mongoose finds it)."""
-        return first_entries(self.lecture_progress)
-
-    def reconcile(self, lecture_ids):
-        """Append an entry for each current lecture that has none; never reorder or drop.
-
-        Returns each lecture's entry, so callers need not walk the list again.
-        """
-        known = self.entries_by_lecture()
-        for lecture in dict.fromkeys(lecture_ids):
-            if lecture not in known:
-                known[lecture] = LectureProgress(lecture=lecture)
-                self.lecture_progress.append(known[lecture])
-        return known
+    def to_stored(self):
+        """The whole document, for the first insert."""
+        return {
+            "_id": self.id, "user": self.user, "course": self.course, "isCompleted": self.is_completed,
+            "completionPercentage": self.completion_percentage, "lectureProgress": list(self.lecture_progress.sons),
+            "completedAt": self.completed_at, "lastAccessed": self.last_accessed,
+            "createdAt": self.created_at, "updatedAt": self.updated_at, "__v": self.version,
+        }
 
     @classmethod
     def apply_save_rule(cls, sender, document, **kwargs):
-        """pre_save: reconcile, recompute completion and keep completedAt honest."""
-        lecture_ids = getattr(document, "_course_lectures", None)
+        """pre_save: reconcile with the course's lectures, recompute completion, keep completedAt honest."""
+        lecture_ids = getattr(document, "course_lectures", None)
         if lecture_ids is None:
-            course = Course.objects(id=document.course).only("lectures").first()
-            lecture_ids = tuple(course.lectures) if course else ()
-        document.reconcile(lecture_ids)
-        percentage, done = completion_state(document.lecture_progress, lecture_ids)
+            # The rule reads the course's lectures from the mount's catalog (a host's, maybe),
+            # never from a collection of its own choosing: the caller must say them.
+            raise ValueError("call record.for_course(lecture_ids) before saving a progress record")
+        document.lecture_progress.reconcile(lecture_ids)
+        percentage, done = completion_state(document.lecture_progress.sons, lecture_ids)
         document.completion_percentage = percentage
         document.is_completed = done
         if not done:
@@ -336,4 +324,4 @@ class CourseProgress(Document):
             document.completed_at = document.updated_at or now_ms()
 
 
-signals.pre_save.connect(CourseProgress.apply_save_rule, sender=CourseProgress)
+signals.pre_save.connect(ProgressServiceRecord.apply_save_rule, sender=ProgressServiceRecord)

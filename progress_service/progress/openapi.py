@@ -257,8 +257,8 @@ def _refs(node):
 def openapi_document():
     """The OpenAPI document of the progress API as this app mounts it (no token needed)."""
     blueprint_name = request.blueprint[: -len(SUFFIX)]
-    cache = current_app.extensions.setdefault("progress_openapi", {})
-    key = (blueprint_name, request.script_root)
+    cache = current_app.extensions["progress"][blueprint_name].openapi_cache
+    key = request.script_root
     if key not in cache:
         cache[key] = json.dumps(build_spec(current_app, blueprint_name), separators=(",", ":"))
     return current_app.response_class(cache[key], mimetype="application/json")

@@ -1,4 +1,4 @@
-"""Thin views of the progress blueprint: authenticate -> validate -> call the service -> dump."""
+"""Thin views of the progress blueprint: authenticate -> validate -> call the service -> answer."""
 import json
 from functools import wraps
 
@@ -6,13 +6,10 @@ from flask import Blueprint, current_app, g, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
-from .. import auth
-from ..db import ensure_indexes
-from ..errors import failure, register_error_handlers, success
-from ..exceptions import InvalidInput
-from . import insights, service
-from .schemas import (BatchUpdateSchema, CoursePathSchema, LecturePathSchema, LectureUpdateSchema,
-                      PageQuerySchema, dashboard_out, progress_out, students_out, summary_out)
+from . import auth, insights, service
+from .envelope import failure, register_error_handlers, success
+from .exceptions import InvalidInput
+from .schemas import BatchUpdateSchema, CoursePathSchema, LecturePathSchema, LectureUpdateSchema, PageQuerySchema
 
 bp = Blueprint("progress", __name__)
 register_error_handlers(bp)
@@ -21,26 +18,32 @@ course_path = CoursePathSchema()
 lecture_path = LecturePathSchema()
 lecture_update = LectureUpdateSchema()
 batch_update = BatchUpdateSchema()
+page_query = PageQuerySchema()
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 FALLBACK = "fallback"
+MINIMAL = "return=minimal"
 
 
-def state():
-    """This app's progress settings (set by Progress.init_app)."""
-    return current_app.extensions["progress"]
+def mount():
+    """The mount this request came in through (its blueprint name keys app.extensions)."""
+    return current_app.extensions["progress"][request.blueprint]
 
 
 def authenticated(view):
-    """401 (token) -> 403 (origin) before anything else; passes the caller's user id."""
+    """401 (token) -> 403 (origin) before anything else; passes the mount and the caller's id.
+
+    Our indexes are checked on first use: while the unique one is missing, writes are
+    refused (503, service.write) and reads go on.
+    """
 
     @wraps(view)
     def wrapper(**kwargs):
-        settings = state()
-        user_id = auth.current_user_id(settings.identity_claim)
+        here = mount()
+        user_id = auth.current_user_id(here.settings.identity_claim)
         g.progress_user_id = user_id  # for the standalone app's request log
-        auth.check_origin(settings.origins)
-        ensure_indexes(settings.db_alias)
-        return view(user_id, **kwargs)
+        auth.check_origin(here.settings.origins)
+        here.database.indexes.ensure(here.database.records_for_write())
+        return view(here, user_id, **kwargs)
 
     return wrapper
 
@@ -51,6 +54,24 @@ def load(schema, data):
         return schema.load(data)
     except ValidationError as exc:
         raise InvalidInput("Invalid request", errors=exc.messages) from exc
+
+
+class RepeatedKey(ValueError):
+    """A JSON object names one key twice: which value was meant is anyone's guess."""
+
+    def __init__(self, key):
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs):
+    """A JSON object as a dict, refusing a repeated key."""
+    found = {}
+    for key, value in pairs:
+        if key in found:
+            raise RepeatedKey(key)
+        found[key] = value
+    return found
 
 
 def _reject_constant(name):
@@ -76,14 +97,22 @@ def read_body(limit):
     return b"".join(chunks)
 
 
-def json_body():
-    """The body parsed as a JSON object whatever its Content-Type (curl -d sends a form type)."""
-    limit = state().max_body
-    raw = read_body(limit)
-    if len(raw) > limit:
-        raise RequestEntityTooLarge()
+def parse_json_object(raw):
+    """The body as a JSON object: UTF-8 only, no repeated key, no NaN, bounded nesting.
+
+    Python's json.loads(bytes) would guess UTF-16 or UTF-32 from the first bytes; the
+    contract takes UTF-8 only, so the bytes are decoded strictly first.
+    """
     try:
-        data = json.loads(raw, parse_constant=_reject_constant)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput("Request body must be JSON in UTF-8") from exc
+    try:
+        data = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+    except RepeatedKey as exc:
+        raise InvalidInput("Request body repeats a key", errors={exc.key: ["Repeated key."]}) from exc
+    except RecursionError as exc:
+        raise InvalidInput("Request body nests too deeply") from exc
     except ValueError as exc:
         raise InvalidInput("Request body must be valid JSON") from exc
     if not isinstance(data, dict):
@@ -91,16 +120,40 @@ def json_body():
     return data
 
 
-def show(result):
-    """The success envelope around a `<progress>`."""
-    return success(progress_out.dump(result.progress), result.message)
+def json_body():
+    """The body parsed as a JSON object whatever its Content-Type (curl -d sends a form type)."""
+    limit = mount().settings.max_body
+    raw = read_body(limit)
+    if len(raw) > limit:
+        raise RequestEntityTooLarge()
+    return parse_json_object(raw)
+
+
+def prefers_minimal():
+    """Whether the client sent `Prefer: return=minimal` (RFC 7240; among other preferences)."""
+    for header in request.headers.getlist("Prefer"):
+        for preference in header.split(","):
+            name, _, value = preference.split(";", 1)[0].partition("=")
+            if name.strip().lower() == "return" and value.strip().strip('"').lower() == "minimal":
+                return True
+    return False
+
+
+def answer(outcome):
+    """The success envelope around a `<progress>`, or 204 for a minimal answer."""
+    if outcome.data is None:
+        response = current_app.response_class(status=204)
+        response.headers.pop("Content-Type", None)
+        response.headers["Preference-Applied"] = MINIMAL
+        return response
+    return success(outcome.data, outcome.message)
 
 
 @bp.before_request
 def limit_body():
     """413 before any work for a declared body over the limit (mounted apps included)."""
     length = request.content_length
-    if length is not None and length > state().max_body:
+    if length is not None and length > mount().settings.max_body:
         raise RequestEntityTooLarge()
 
 
@@ -112,53 +165,56 @@ def our_headers(response):
     if request.method == "OPTIONS" and "Allow" in response.headers:
         # Flask's automatic OPTIONS answer would list the fallback rule's methods too.
         response.headers["Allow"] = ", ".join(sorted(allowed_methods()))
-    return auth.add_cors_headers(response, state().origins)
+    settings = mount().settings
+    return auth.add_cors_headers(response, settings.origins, settings.csrf_header)
+
+
+def lecture_change(lecture_id, body):
+    """A validated body (and its lecture) as the service's LectureChange."""
+    return service.LectureChange(lecture_id, body.get("is_completed"), body.get("watch_time"))
 
 
 @bp.get("/<course_id>")
 @authenticated
-def get_progress(user_id, course_id):
+def get_progress(here, user_id, course_id):
     """The caller's record for a course."""
     ids = load(course_path, {"courseId": course_id})
-    return show(service.get_progress(state().catalog, user_id, ids["course_id"]))
+    return answer(service.get_progress(here, user_id, ids["course_id"]))
 
 
 @bp.patch("/<course_id>/lectures/<lecture_id>")
 @authenticated
-def mark_lecture(user_id, course_id, lecture_id):
-    """Set one lecture's flag (and watchTime); creates the record on first use."""
+def mark_lecture(here, user_id, course_id, lecture_id):
+    """Set one lecture's flag, its position (watchTime), or both; creates the record on first use."""
     ids = load(lecture_path, {"courseId": course_id, "lectureId": lecture_id})
-    body = load(lecture_update, json_body())
-    settings = state()
-    return show(service.mark_lecture(
-        settings.catalog, user_id, ids["course_id"], ids["lecture_id"], body["is_completed"],
-        body.get("watch_time"), legacy_first=settings.legacy_first_patch,
-    ))
+    change = lecture_change(ids["lecture_id"], load(lecture_update, json_body()))
+    return answer(service.mark_lecture(here, user_id, ids["course_id"], change, prefers_minimal()))
 
 
 @bp.patch("/<course_id>/lectures")
 @authenticated
-def mark_lectures(user_id, course_id):
+def mark_lectures(here, user_id, course_id):
     """Set many lectures in one save, all or none (offline sync)."""
     ids = load(course_path, {"courseId": course_id})
     body = load(batch_update, json_body())
-    return show(service.mark_lectures(state().catalog, user_id, ids["course_id"], body["lectures"]))
+    changes = [lecture_change(item["lecture"], item) for item in body["lectures"]]
+    return answer(service.mark_lectures(here, user_id, ids["course_id"], changes, prefers_minimal()))
 
 
 @bp.post("/<course_id>/complete")
 @authenticated
-def complete_course(user_id, course_id):
+def complete_course(here, user_id, course_id):
     """Every lecture completed."""
     ids = load(course_path, {"courseId": course_id})
-    return show(service.complete_course(state().catalog, user_id, ids["course_id"]))
+    return answer(service.complete_course(here, user_id, ids["course_id"], prefers_minimal()))
 
 
 @bp.post("/<course_id>/reset")
 @authenticated
-def reset_course(user_id, course_id):
+def reset_course(here, user_id, course_id):
     """Every lecture back to not completed."""
     ids = load(course_path, {"courseId": course_id})
-    return show(service.reset_course(state().catalog, user_id, ids["course_id"]))
+    return answer(service.reset_course(here, user_id, ids["course_id"], prefers_minimal()))
 
 
 @bp.route("/<path:rest>", endpoint=FALLBACK, methods=ALL_METHODS)
@@ -193,9 +249,6 @@ def allowed_methods():
 
 # --- views beyond the original (contract section 7) --------------------------------------
 
-page_query = PageQuerySchema()
-
-
 def paging():
     """?page=&limit= validated (400 naming the parameter); other parameters are ignored."""
     return load(page_query, request.args.to_dict())
@@ -205,26 +258,24 @@ def paging():
 @bp.get("", endpoint="dashboard")
 @bp.get("/", endpoint="dashboard")
 @authenticated
-def dashboard(user_id):
+def dashboard(here, user_id):
     """The caller's records across courses, newest first."""
     query = paging()
-    page = insights.dashboard(state().catalog, user_id, query["page"], query["limit"])
-    return success(dashboard_out.dump(page))
+    return success(insights.dashboard(here, user_id, query["page"], query["limit"]).as_dict())
 
 
 @bp.get("/<course_id>/summary")
 @authenticated
-def course_summary(user_id, course_id):
+def course_summary(here, user_id, course_id):
     """The course's figures, for its instructor or an admin."""
     ids = load(course_path, {"courseId": course_id})
-    return success(summary_out.dump(insights.summary(state().catalog, user_id, ids["course_id"])))
+    return success(insights.summary(here, user_id, ids["course_id"]).as_dict())
 
 
 @bp.get("/<course_id>/students")
 @authenticated
-def course_students(user_id, course_id):
+def course_students(here, user_id, course_id):
     """The course's students with their progress, oldest record first."""
     ids = load(course_path, {"courseId": course_id})
     query = paging()
-    page = insights.students(state().catalog, user_id, ids["course_id"], query["page"], query["limit"])
-    return success(students_out.dump(page))
+    return success(insights.students(here, user_id, ids["course_id"], query["page"], query["limit"]).as_dict())

@@ -1,10 +1,11 @@
 """marshmallow schemas: strict input (path ids, bodies, paging) and the `<progress>` output."""
 import math
-from datetime import timezone
 
 from bson import ObjectId
 from bson.errors import InvalidId
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from .present import iso_time
 
 MAX_BATCH = 200
 MAX_PAGE_SIZE = 100
@@ -41,18 +42,25 @@ class StrictBoolean(fields.Boolean):
 
 
 class Seconds(fields.Float):
-    """A JSON number of seconds, finite and >= 0; never a string or a boolean."""
+    """A JSON number of seconds, finite and >= 0, as a double; never a string or a boolean."""
 
-    default_error_messages = {"invalid": "Not a valid number.", "negative": "Must be greater than or equal to 0."}
+    default_error_messages = {"invalid": "Not a valid number.", "negative": "Must be greater than or equal to 0.",
+                              "too_large": "Number too large."}
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.make_error("invalid")
-        if not math.isfinite(value):
+        try:
+            # Stored as a BSON double (BSON has no integer beyond 2^63); an integer too
+            # large for a double is refused here rather than failing later.
+            seconds = float(value)
+        except OverflowError as exc:
+            raise self.make_error("too_large") from exc
+        if not math.isfinite(seconds):
             raise self.make_error("special")
-        if value < 0:
+        if seconds < 0:
             raise self.make_error("negative")
-        return value
+        return seconds + 0.0  # -0.0 is stored as 0
 
     def _serialize(self, value, attr, obj, **kwargs):
         # JSON as JavaScript writes numbers: 30, not 30.0.
@@ -66,15 +74,6 @@ class IsoTime(fields.Field):
 
     def _serialize(self, value, attr, obj, **kwargs):
         return iso_time(value)
-
-
-def iso_time(value):
-    """'2026-11-26T19:30:00.123Z' for an aware or naive-UTC datetime; None stays None."""
-    if value is None:
-        return None
-    if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
-    return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
 
 
 class StrictSchema(Schema):
@@ -98,11 +97,20 @@ class LecturePathSchema(CoursePathSchema):
     lecture_id = ObjectIdString(required=True, data_key="lectureId")
 
 
-class LectureUpdateSchema(StrictSchema):
-    """Body of PATCH /:courseId/lectures/:lectureId."""
+NOTHING_TO_DO = "Send isCompleted, watchTime or both."
 
-    is_completed = StrictBoolean(required=True, data_key="isCompleted")
+
+class LectureUpdateSchema(StrictSchema):
+    """Body of PATCH /:courseId/lectures/:lectureId: the flag, the position, or both."""
+
+    is_completed = StrictBoolean(data_key="isCompleted")
     watch_time = Seconds(data_key="watchTime")
+
+    @validates_schema
+    def flag_or_position(self, data, **kwargs):
+        """At least one of the two (contract section 8: only watchTime records the position)."""
+        if "is_completed" not in data and "watch_time" not in data:
+            raise ValidationError({"isCompleted": [NOTHING_TO_DO], "watchTime": [NOTHING_TO_DO]})
 
 
 class BatchItemSchema(LectureUpdateSchema):
@@ -195,7 +203,6 @@ class ProgressOutSchema(Schema):
     resume = fields.Nested(ResumeOutSchema, allow_none=True)
 
 
-progress_out = ProgressOutSchema()
 
 
 # --- output of the added views (contract section 7) ---------------------------------------
@@ -262,6 +269,3 @@ class SummaryOutSchema(Schema):
     lectures = fields.List(fields.Nested(SummaryLectureOutSchema))
 
 
-dashboard_out = DashboardPageOutSchema()
-students_out = StudentsPageOutSchema()
-summary_out = SummaryOutSchema()

@@ -1,125 +1,140 @@
 """The progress operations: read, mark lectures, complete, reset. No Flask in here.
 
-Every write is read -> change -> save(save_condition={"version": read}) with a bounded
-retry: the pre_save rule computes from what this attempt read, so a write that lost the
-race is redone from a fresh read rather than stored stale.
+Each operation gets the mount (its settings, database, catalog and outbox) and the caller's
+user id. Every write is read -> change -> save rule -> one conditional write, with a bounded
+retry: the rule computes from what this attempt read, so a write that lost a race is redone
+from a fresh read rather than stored stale. The one exception is a position-only update
+with a minimal answer, which needs no read (store.record_position).
 """
 import logging
 import random
 import time
 from dataclasses import dataclass
+from fractions import Fraction
 
-from mongoengine.errors import NotUniqueError, SaveConditionError
-
-from . import signals
-from .catalog import UserInfo
-from ..exceptions import Conflict, InvalidInput, NotFound
-from .models import CourseProgress, LectureState, ProgressSnapshot, completion_state, now_ms
+from . import signals, store
+from .exceptions import Conflict, Forbidden, InvalidInput, NotFound
+from .models import ProgressServiceRecord, completion_state, now_ms
+from .present import present
 
 log = logging.getLogger("progress_service")
 
 MAX_ATTEMPTS = 30
+ADMIN = "admin"
 COURSE_NOT_FOUND = "Course not found"
 RECORD_NOT_FOUND = "No progress record found for this user and course"
 NOT_IN_COURSE = "Lecture does not belong to this course"
+NOT_ENROLLED = "Not enrolled in this course"
+COMPLETED_MESSAGE = "Course marked as completed"
+RESET_MESSAGE = "Course progress has been reset"
+
+
+@dataclass(frozen=True)
+class LectureChange:
+    """What a PATCH asks of one lecture: its flag, its position, or both (None: not sent)."""
+
+    lecture: object
+    is_completed: bool = None
+    watch_time: float = None
 
 
 @dataclass
-class ProgressView:
-    """A record as the client sees it: the rule applied over the course's current lectures."""
+class Outcome:
+    """An operation's answer: the `<progress>` (None for a minimal answer) and a message."""
 
-    id: object
-    user: object
-    course: object
-    is_completed: bool
-    completion_percentage: int
-    lecture_progress: list
-    last_accessed: object
-    created_at: object
-    updated_at: object
-    completed_at: object
-    resume: object
-
-
-@dataclass
-class Result:
-    """An operation's outcome: the view to show and an optional message."""
-
-    progress: ProgressView
+    data: dict = None
     message: str = None
 
 
-def _find_raw(user_id, course_id):
-    """The raw stored record, or None (the filter carries the whole shard key)."""
-    return CourseProgress._get_collection().find_one({"user": user_id, "course": course_id})
+# --- who may use a course (contract section 8) ---------------------------------------------
 
+def open_course(mount, user_id, course_id):
+    """(course, caller or None): 404 without the course, 403 when the caller may not use it.
 
-def find_record(user_id, course_id):
-    """The caller's record as a document to change and save, or None."""
-    raw = _find_raw(user_id, course_id)
-    return None if raw is None else CourseProgress._from_son(raw, created=False)
-
-
-def read_record(user_id, course_id):
-    """The caller's record as a read-only snapshot (GET stores nothing), or None."""
-    raw = _find_raw(user_id, course_id)
-    return None if raw is None else ProgressSnapshot.from_son(raw)
-
-
-def require_course(catalog, course_id):
-    """The course, or 404."""
-    course = catalog.course(course_id)
+    Enrolled, the course's instructor, or an admin may; a course that keeps no enrollment
+    list is open to every signed-in user. The caller's user is read only when their role
+    decides, and handed back so the answer need not read it again.
+    """
+    course = mount.catalog.course(course_id, user_id)
     if course is None:
         raise NotFound(COURSE_NOT_FOUND)
-    return course
+    if not mount.settings.enrollment_required or course.enrolled is not False or course.instructor == user_id:
+        return course, None
+    caller = mount.catalog.user(user_id)
+    if caller is None or caller.role != ADMIN:
+        raise Forbidden(NOT_ENROLLED)
+    return course, caller
 
 
-def resume_point(entries):
-    """Most recently watched lecture not completed, else the first not completed, else None."""
-    open_entries = [entry for entry in entries if not entry.is_completed]
-    if not open_entries:
-        return None
-    watched = [entry for entry in open_entries if entry.last_watched is not None]
-    entry = max(watched, key=lambda e: e.last_watched) if watched else open_entries[0]
-    return {"lecture": entry.lecture, "watchTime": entry.watch_time or 0}
+def may_read(mount, course, user_id, caller):
+    """Whether the caller may use `course` (asked with their id), without raising."""
+    if not mount.settings.enrollment_required or course.enrolled is not False or course.instructor == user_id:
+        return True
+    return caller is not None and caller.role == ADMIN
 
 
-def present(record, course, user):
-    """The view of a record: current lectures in course order, the rule over stored flags."""
-    known = record.entries_by_lecture()
-    shown = [known.get(lecture) or LectureState(lecture) for lecture in dict.fromkeys(course.lecture_ids)]
-    percentage, done = completion_state(shown, course.lecture_ids)
-    return ProgressView(
-        id=record.id,
-        # A token's user missing from `users` is still served, with null name/email/avatar.
-        user=user or UserInfo(record.user),
-        course=course,
-        is_completed=done,
-        completion_percentage=percentage,
-        lecture_progress=shown,
-        last_accessed=record.last_accessed,
-        created_at=record.created_at,
-        updated_at=record.updated_at,
-        # GET never writes: a course that became complete only because lectures were
-        # removed shows no completion time until the next write sets one.
-        completed_at=record.completed_at if done else None,
-        resume=resume_point(shown),
-    )
+def require_lectures(course, lecture_ids):
+    """400 naming the items whose lecture is not one of the course's."""
+    current = set(course.lecture_ids)
+    return [index for index, lecture in enumerate(lecture_ids) if lecture not in current]
 
 
-def get_progress(catalog, user_id, course_id):
+def _answer(mount, record_or_raw, course, user_id, caller, minimal, message=None):
+    """The `<progress>` answer, or a minimal one (which reads nothing more)."""
+    if minimal:
+        return Outcome(None, message)
+    user = caller or mount.catalog.user(user_id)
+    return Outcome(present(record_or_raw, course, user, user_id), message)
+
+
+# --- reading -------------------------------------------------------------------------------
+
+def get_progress(mount, user_id, course_id):
     """GET: the caller's record, 404 when the course or the record is missing."""
-    course = require_course(catalog, course_id)
-    record = read_record(user_id, course_id)
-    if record is None:
+    course, caller = open_course(mount, user_id, course_id)
+    raw = store.find(mount.database.records(), user_id, course.id)
+    if raw is None:
         raise NotFound(RECORD_NOT_FOUND)
-    return Result(present(record, course, catalog.user(user_id)))
+    return _answer(mount, raw, course, user_id, caller, minimal=False)
 
 
-def _flags(entries, lecture_ids):
+# --- completion by watching (contract section 8) -------------------------------------------
+
+def _whole_ms(seconds):
+    """Seconds as whole milliseconds, half up, computed exactly (no floating-point drift)."""
+    return int(Fraction(seconds) * 1000 + Fraction(1, 2))
+
+
+def watched_enough(complete_at, duration, watch_time):
+    """Whether watching `watch_time` of a lecture of `duration` seconds completes it."""
+    if complete_at is None or watch_time is None or not isinstance(duration, (int, float)):
+        return False
+    if isinstance(duration, bool) or not duration > 0 or duration != duration:
+        return False
+    return _whole_ms(watch_time) >= _whole_ms(complete_at * Fraction(duration))
+
+
+def resolve_flags(mount, changes):
+    """The changes with the flag watching sets: a lecture watched far enough is completed.
+
+    An explicit flag always wins; watching never un-completes (a position-only change keeps
+    the flag as it is). Durations are read only for changes that may complete by watching.
+    """
+    complete_at = mount.settings.complete_at
+    candidates = [c.lecture for c in changes if c.watch_time is not None and c.is_completed is None]
+    if complete_at is None or not candidates:
+        return changes
+    durations = mount.catalog.lecture_durations(candidates)
+    return [LectureChange(c.lecture, True, c.watch_time)
+            if c.is_completed is None and watched_enough(complete_at, durations.get(c.lecture), c.watch_time)
+            else c for c in changes]
+
+
+# --- writing -------------------------------------------------------------------------------
+
+def _flags(sons, indexes, lecture_ids):
     """Completed flag of each current lecture, to see what a write really changed."""
-    return {lecture: bool(entries[lecture].is_completed) if lecture in entries else False
-            for lecture in lecture_ids}
+    return {lecture: bool(sons[indexes[lecture]].get("isCompleted", False)) for lecture in lecture_ids}
 
 
 def _backoff(attempt):
@@ -127,62 +142,78 @@ def _backoff(attempt):
     time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** attempt)))
 
 
-def _load_for_write(user_id, course, create, now):
-    """(record, created): the stored record, or a new one when `create`, else 404."""
-    record = find_record(user_id, course.id)
-    if record is not None:
-        return record, False
+def _load(records, user_id, course, create, now):
+    """The stored record as a ProgressServiceRecord, or a new one when `create`, else 404."""
+    raw = store.find(records, user_id, course.id)
+    if raw is not None:
+        return ProgressServiceRecord.from_stored(raw)
     if not create:
         raise NotFound(RECORD_NOT_FOUND)
-    return CourseProgress(user=user_id, course=course.id, created_at=now, version=0), True
+    return ProgressServiceRecord.new(user_id, course.id, now)
 
 
-def write(user_id, course, change, create=False, legacy_first=False):
-    """Apply `change(record, now, entries)` in one conditional save, retrying lost races.
+@dataclass
+class Write:
+    """One stored write: the record as stored, and the state of the course before it."""
+
+    record: ProgressServiceRecord
+    course: object
+    before: dict
+    after: dict
+    was_percentage: int
+    was_completed: bool
+    now: object
+
+
+def write(mount, user_id, course, change, create=False, legacy_first=False):
+    """Apply `change(lectures, indexes, now)` in one conditional write, retrying lost races.
 
     `create`: a missing record is created (all lectures not completed) and then changed,
     unless `legacy_first`, which stores it unchanged as the original LMS did.
     """
+    mount.database.indexes.require_unique()
+    records = mount.database.records_for_write()
+    lecture_ids = course.lecture_ids
     for attempt in range(MAX_ATTEMPTS):
         now = now_ms()
-        record, created = _load_for_write(user_id, course, create, now)
-        was_completed = not created and completion_state(record.lecture_progress, course.lecture_ids)[1]
+        record = _load(records, user_id, course, create, now)
+        lectures = record.lecture_progress
+        was_percentage, was_completed = (0, False) if record.is_new else completion_state(lectures.sons, lecture_ids)
         if not was_completed:
-            # Not complete over the current lectures (GET shows completedAt null), even if
-            # the stored flag predates a lecture added since: a completion now is a new one.
+            # Not complete over the current lectures (GET shows completedAt null), even if the
+            # stored flag predates a lecture added since: a completion now is a new one.
             record.completed_at = None
-        entries = record.for_course(course.lecture_ids).reconcile(course.lecture_ids)
-        before = _flags(entries, course.lecture_ids)
-        if not (created and legacy_first):
-            change(record, now, entries)
-        read_version = record.version
+        indexes = record.for_course(lecture_ids).lecture_progress.reconcile(lecture_ids)
+        before = _flags(lectures.sons, indexes, lecture_ids)
+        if not (record.is_new and legacy_first):
+            change(lectures, indexes, now)
         record.last_accessed = record.updated_at = now
-        try:
-            # validate=False: the schemas validated the input and the save rule computes the
-            # rest; MongoEngine's validation walked every entry again (a tenth of a PATCH).
-            if created:
-                record.save(force_insert=True, validate=False)
-            else:
-                # Increment __v and store only if nobody wrote since our read.
-                record.version = (read_version or 0) + 1
-                record.save(save_condition={"version": read_version}, validate=False)
-        except (NotUniqueError, SaveConditionError):
-            # Another writer won (a simultaneous first write, or any write since our read).
-            _backoff(attempt)
-            continue
-        _announce(record, course, entries, before, was_completed)
-        return record
+        store.apply_rule(record)
+        done = Write(record, course, before, _flags(lectures.sons, indexes, lecture_ids),
+                     was_percentage, was_completed, now)
+        if _store(mount, records, done):
+            _announce(done)
+            return done
+        _backoff(attempt)
     raise Conflict("The record is being changed by other requests; retry", headers={"Retry-After": "1"})
 
 
-def _announce(record, course, entries, before, was_completed):
+def _store(mount, records, done):
+    """Write the record, and its statements in the same transaction when xAPI is on."""
+    statements = mount.outbox.statements_for(done) if mount.outbox is not None else None
+    if not statements:
+        return store.write(records, done.record)
+    return mount.outbox.store_with(records, done.record, statements)
+
+
+def _announce(done):
     """Send the host's events for what this stored write really changed, once."""
-    after = _flags(entries, course.lecture_ids)
+    record = done.record
     ids = {"user_id": record.user, "course_id": record.course, "progress": record}
-    for lecture, done in after.items():
-        if done and not before.get(lecture):
+    for lecture, completed in done.after.items():
+        if completed and not done.before.get(lecture):
             _send(signals.lecture_completed, lecture_id=lecture, **ids)
-    if record.is_completed and not was_completed:
+    if record.is_completed and not done.was_completed:
         _send(signals.course_completed, **ids)
 
 
@@ -199,73 +230,85 @@ def _send(signal, **kwargs):
             log.exception("a receiver of %s failed", signal.name)
 
 
-def _set_lecture(entry, is_completed, watch_time, now):
-    """One lecture's new state: flag, lastWatched now, watchTime if given."""
-    entry.is_completed = is_completed
-    entry.last_watched = now
-    if watch_time is not None:
-        entry.watch_time = watch_time
+def _set_lecture(lectures, index, change, now):
+    """One lecture's new state: the flag if given, lastWatched now, watchTime if given."""
+    if change.is_completed is not None:
+        lectures.set(index, "isCompleted", change.is_completed)
+    lectures.set(index, "lastWatched", now)
+    if change.watch_time is not None:
+        lectures.set(index, "watchTime", change.watch_time)
 
 
-def mark_lecture(catalog, user_id, course_id, lecture_id, is_completed, watch_time=None,
-                 legacy_first=False):
+def mark_lecture(mount, user_id, course_id, change, minimal=False):
     """PATCH one lecture; creates the record on first use and applies the change."""
-    course = require_course(catalog, course_id)
-    if lecture_id not in course.lecture_ids:
+    course, caller = open_course(mount, user_id, course_id)
+    if require_lectures(course, [change.lecture]):
         raise InvalidInput(NOT_IN_COURSE, errors={"lectureId": [NOT_IN_COURSE]})
+    [change] = resolve_flags(mount, [change])
+    if minimal and change.is_completed is None and _record_position(mount, user_id, course, change):
+        return Outcome()
 
-    def change(record, now, entries):
-        _set_lecture(entries[lecture_id], is_completed, watch_time, now)
+    def apply(lectures, indexes, now):
+        _set_lecture(lectures, indexes[change.lecture], change, now)
 
-    record = write(user_id, course, change, create=True, legacy_first=legacy_first)
-    return Result(present(record, course, catalog.user(user_id)))
+    done = write(mount, user_id, course, apply, create=True, legacy_first=mount.settings.legacy_first_patch)
+    return _answer(mount, done.record.to_stored(), course, user_id, caller, minimal)
 
 
-def mark_lectures(catalog, user_id, course_id, items):
-    """PATCH many lectures in one save, all or none; creates the record on first use."""
-    course = require_course(catalog, course_id)
-    current = set(course.lecture_ids)
-    foreign = {str(index): {"lecture": [NOT_IN_COURSE]}
-               for index, item in enumerate(items) if item["lecture"] not in current}
+def _record_position(mount, user_id, course, change):
+    """The cheap path of a position update: True when stored without a read."""
+    mount.database.indexes.require_unique()
+    return store.record_position(mount.database.records_for_write(), user_id, course.id, change.lecture,
+                                 change.watch_time, now_ms())
+
+
+def mark_lectures(mount, user_id, course_id, changes, minimal=False):
+    """PATCH many lectures in one write, all or none; creates the record on first use."""
+    course, caller = open_course(mount, user_id, course_id)
+    foreign = require_lectures(course, [c.lecture for c in changes])
     if foreign:
-        raise InvalidInput(NOT_IN_COURSE, errors={"lectures": foreign})
+        raise InvalidInput(NOT_IN_COURSE, errors={"lectures": {str(i): {"lecture": [NOT_IN_COURSE]} for i in foreign}})
+    changes = resolve_flags(mount, changes)
 
-    def change(record, now, entries):
-        for item in items:
-            _set_lecture(entries[item["lecture"]], item["is_completed"], item.get("watch_time"), now)
+    def apply(lectures, indexes, now):
+        for change in changes:
+            _set_lecture(lectures, indexes[change.lecture], change, now)
 
-    record = write(user_id, course, change, create=True)
-    return Result(present(record, course, catalog.user(user_id)))
+    done = write(mount, user_id, course, apply, create=True)
+    return _answer(mount, done.record.to_stored(), course, user_id, caller, minimal)
 
 
-def complete_course(catalog, user_id, course_id):
+def complete_course(mount, user_id, course_id, minimal=False):
     """POST complete: every current lecture completed."""
-    course = require_course(catalog, course_id)
+    course, caller = open_course(mount, user_id, course_id)
 
-    def change(record, now, entries):
+    def apply(lectures, indexes, now):
         for lecture in course.lecture_ids:
-            entries[lecture].is_completed = True
+            lectures.set(indexes[lecture], "isCompleted", True)
 
-    record = write(user_id, course, change)
-    return Result(present(record, course, catalog.user(user_id)), "Course marked as completed")
+    done = write(mount, user_id, course, apply)
+    return _answer(mount, done.record.to_stored(), course, user_id, caller, minimal, COMPLETED_MESSAGE)
 
 
-def reset_course(catalog, user_id, course_id):
+def reset_course(mount, user_id, course_id, minimal=False):
     """POST reset: every lecture not completed, lastWatched null, watchTime 0."""
-    course = require_course(catalog, course_id)
+    course, caller = open_course(mount, user_id, course_id)
     changed = {}
 
-    def change(record, now, entries):
-        changed["any"] = any(
-            entry.is_completed or entry.last_watched or entry.watch_time
-            for entry in record.lecture_progress
-        )
-        for entry in record.lecture_progress:
-            entry.is_completed = False
-            entry.last_watched = None
-            entry.watch_time = 0
+    def apply(lectures, indexes, now):
+        changed["any"] = False
+        for index, son in enumerate(lectures.sons):
+            if not isinstance(son, dict):
+                continue
+            if son.get("isCompleted") or son.get("lastWatched") is not None or son.get("watchTime"):
+                changed["any"] = True
+            lectures.set(index, "isCompleted", False)
+            lectures.set(index, "lastWatched", None)
+            lectures.set(index, "watchTime", 0.0)
 
-    record = write(user_id, course, change)
+    done = write(mount, user_id, course, apply)
     if changed.get("any"):
+        record = done.record
         _send(signals.progress_reset, user_id=record.user, course_id=record.course, progress=record)
-    return Result(present(record, course, catalog.user(user_id)), "Course progress has been reset")
+    return _answer(mount, done.record.to_stored(), course, user_id, caller, minimal, RESET_MESSAGE)
+

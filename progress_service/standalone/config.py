@@ -1,45 +1,49 @@
-"""Settings from the environment (contract section 5), with a testing variant."""
+"""The standalone app's settings from the environment (contract section 5).
+
+The extension reads the same keys from `app.config` (progress/settings.py); here they come
+from environment variables, typed, with the standalone app's own defaults.
+"""
 import os
 import secrets
 from pathlib import Path
 
+from ..progress.settings import DEFAULTS, flag, split_list
+
 DEFAULT_MONGODB_URI = "mongodb://127.0.0.1:{port}/lms?directConnection=true"
 MIN_SECRET_BYTES = 32
+# Passed through as they are when set (the extension and flask-jwt-extended read them).
+OPTIONAL = ("JWT_DECODE_AUDIENCE", "JWT_DECODE_ISSUER", "PROGRESS_DB_ALIAS", "MONGODB_READ_PREFERENCE",
+            "PROGRESS_XAPI_ENDPOINT", "PROGRESS_XAPI_USERNAME", "PROGRESS_XAPI_PASSWORD",
+            "PROGRESS_XAPI_HOMEPAGE")
 
 
 class ConfigError(RuntimeError):
     """The configuration cannot be used; start-up stops instead of guessing."""
 
 
-def _flag(value):
-    """Read an environment flag the way operators write them."""
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
-
-
-def _list(value):
-    """Split a comma-separated setting, dropping blanks."""
-    return [part.strip() for part in str(value).split(",") if part.strip()]
-
-
 def from_env(environ=None):
     """Build the config mapping from environment variables."""
     env = os.environ if environ is None else environ
     port = env.get("EMBEDDED_DB_PORT", "27018")
-    return {
+    config = {
         "PROGRESS_ENV": env.get("PROGRESS_ENV", "production"),
         "MONGODB_URI": env.get("MONGODB_URI") or DEFAULT_MONGODB_URI.format(port=port),
         "MONGODB_URI_IS_DEFAULT": not env.get("MONGODB_URI"),
         "JWT_SECRET_KEY": env.get("JWT_SECRET_KEY"),
-        "JWT_IDENTITY_CLAIM": env.get("JWT_IDENTITY_CLAIM", "sub"),
-        "JWT_TOKEN_LOCATION": _list(env.get("JWT_TOKEN_LOCATION", "cookies,headers")),
+        "JWT_IDENTITY_CLAIM": env.get("JWT_IDENTITY_CLAIM", DEFAULTS["JWT_IDENTITY_CLAIM"]),
+        "JWT_TOKEN_LOCATION": split_list(env.get("JWT_TOKEN_LOCATION", "cookies,headers")),
         "JWT_ACCESS_COOKIE_NAME": env.get("JWT_ACCESS_COOKIE_NAME", "token"),
-        "JWT_COOKIE_CSRF_PROTECT": _flag(env.get("JWT_COOKIE_CSRF_PROTECT", "false")),
-        "CLIENT_URL": env.get("CLIENT_URL", "http://localhost:5173"),
-        "PROGRESS_LEGACY_FIRST_PATCH": _flag(env.get("PROGRESS_LEGACY_FIRST_PATCH", "false")),
+        "JWT_COOKIE_CSRF_PROTECT": flag(env.get("JWT_COOKIE_CSRF_PROTECT", "false")),
+        "CLIENT_URL": env.get("CLIENT_URL", DEFAULTS["CLIENT_URL"]),
+        "PROGRESS_LEGACY_FIRST_PATCH": flag(env.get("PROGRESS_LEGACY_FIRST_PATCH", "false")),
+        "PROGRESS_MAX_BODY_BYTES": int(env.get("PROGRESS_MAX_BODY_BYTES", DEFAULTS["PROGRESS_MAX_BODY_BYTES"])),
+        "PROGRESS_ENROLLMENT": env.get("PROGRESS_ENROLLMENT", DEFAULTS["PROGRESS_ENROLLMENT"]),
+        "PROGRESS_COMPLETE_AT": env.get("PROGRESS_COMPLETE_AT", DEFAULTS["PROGRESS_COMPLETE_AT"]),
         "PROGRESS_VAR_DIR": env.get("PROGRESS_VAR_DIR", "var"),
         "MONGODB_WRITE_CONCERN": env.get("MONGODB_WRITE_CONCERN", "majority"),
-        "MONGODB_READ_PREFERENCE": env.get("MONGODB_READ_PREFERENCE"),
     }
+    config.update({key: env[key] for key in OPTIONAL if env.get(key)})
+    return config
 
 
 def dev_secret(var_dir):

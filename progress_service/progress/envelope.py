@@ -3,6 +3,7 @@ import json
 import logging
 
 from flask import current_app
+from mongoengine.connection import ConnectionFailure as AliasUnavailable
 from pymongo.errors import ConnectionFailure, ExecutionTimeout, WaitQueueTimeoutError, WTimeoutError
 from werkzeug.exceptions import HTTPException, default_exceptions
 
@@ -10,8 +11,9 @@ from .exceptions import ProgressError
 
 log = logging.getLogger("progress_service")
 
-# The database is down or too slow: tell clients to come back, never a 500.
-UNAVAILABLE = (ConnectionFailure, ExecutionTimeout, WaitQueueTimeoutError, WTimeoutError)
+# The database is down or too slow, or the host's MongoEngine alias is gone (MongoEngine's own
+# ConnectionFailure, not pymongo's): tell clients to come back, never a 500.
+UNAVAILABLE = (ConnectionFailure, ExecutionTimeout, WaitQueueTimeoutError, WTimeoutError, AliasUnavailable)
 RETRY_AFTER_SECONDS = "5"
 HTTP_MESSAGES = {
     400: "Bad request",
@@ -22,10 +24,14 @@ HTTP_MESSAGES = {
 }
 
 
-def _json(body, status, headers=None):
-    """A JSON response that does not depend on the host app's JSON provider."""
+def _json(body, status, headers=None, ascii_only=False):
+    """A JSON response that does not depend on the host app's JSON provider.
+
+    `ascii_only` escapes every non-ASCII character: a failure may echo a field name the
+    client sent, and a lone surrogate in it cannot be encoded as UTF-8 (contract section 3).
+    """
     response = current_app.response_class(
-        json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+        json.dumps(body, separators=(",", ":"), ensure_ascii=ascii_only),
         status=status,
         mimetype="application/json",
     )
@@ -46,7 +52,7 @@ def failure(status, message, errors=None, headers=None):
     body = {"status": "error" if status >= 500 else "fail", "message": message}
     if errors:
         body["errors"] = errors
-    return _json(body, status, headers)
+    return _json(body, status, headers, ascii_only=True)
 
 
 def handle_progress_error(exc):

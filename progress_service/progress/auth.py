@@ -14,7 +14,9 @@ ALGORITHM = "HS256"
 OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CORS_METHODS = "GET, PATCH, POST, OPTIONS"
-CORS_HEADERS = "Content-Type, Authorization, X-Request-ID"
+# Prefer: a cross-origin video player asks for minimal answers (contract section 8).
+CORS_HEADERS = ("Content-Type", "Authorization", "X-Request-ID", "Prefer")
+CORS_EXPOSED = "Preference-Applied, X-Request-ID"
 
 
 def current_user_id(identity_claim):
@@ -49,15 +51,6 @@ def _reason(exc):
     return "Invalid token"
 
 
-def allowed_origins(client_url):
-    """CLIENT_URL as a set of origins: comma-separated, a trailing / ignored."""
-    if isinstance(client_url, (list, tuple, set)):
-        parts = client_url
-    else:
-        parts = str(client_url or "").split(",")
-    return frozenset(part.strip().rstrip("/") for part in parts if part.strip())
-
-
 def request_origin():
     """The Origin header, or the scheme://host[:port] of the Referer, or None."""
     origin = request.headers.get("Origin")
@@ -84,8 +77,13 @@ def check_origin(origins):
         raise Forbidden("Origin not allowed")
 
 
-def add_cors_headers(response, origins):
-    """CORS for our routes only: the allowed origins, with credentials."""
+def add_cors_headers(response, origins, csrf_header):
+    """CORS for our routes only: the allowed origins, with credentials.
+
+    The preflight allows the header of flask-jwt-extended's CSRF double submit (its name
+    from the app's JWT_ACCESS_CSRF_HEADER_NAME), so a host that turns it on can still call
+    our writes from its single-page app on another origin.
+    """
     origin = request.headers.get("Origin", "").rstrip("/")
     response.vary.add("Origin")
     if origin and origin in origins:
@@ -93,6 +91,8 @@ def add_cors_headers(response, origins):
         response.headers["Access-Control-Allow-Credentials"] = "true"
         if request.method == "OPTIONS":
             response.headers["Access-Control-Allow-Methods"] = CORS_METHODS
-            response.headers["Access-Control-Allow-Headers"] = CORS_HEADERS
+            response.headers["Access-Control-Allow-Headers"] = ", ".join((*CORS_HEADERS, csrf_header))
             response.headers["Access-Control-Max-Age"] = "600"
+        else:
+            response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSED
     return response

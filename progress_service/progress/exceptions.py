@@ -1,4 +1,4 @@
-"""Failures of the progress operations, free of Flask; errors.py turns them into HTTP."""
+"""Failures of the progress operations, free of Flask; envelope.py turns them into HTTP."""
 
 
 class ProgressError(Exception):
@@ -41,3 +41,9 @@ class Conflict(ProgressError):
     """409: the record kept changing under us until the retry budget ran out."""
 
     status = 409
+
+
+class Unavailable(ProgressError):
+    """503: the service cannot do this now (the database, or its unique index); retry later."""
+
+    status = 503

@@ -11,12 +11,11 @@ from bson import ObjectId
 from flask import current_app
 from flask.cli import AppGroup
 from flask_jwt_extended import create_access_token
-from mongoengine.connection import get_db
 from pymongo.errors import PyMongoError
 
-from .db import ensure_indexes
-from .errors import UNAVAILABLE
-from .progress.models import now_ms
+from ..progress import mount_of
+from ..progress.envelope import UNAVAILABLE
+from ..progress.models import now_ms
 
 progress_cli = AppGroup("progress", help="Course-progress service helpers.")
 OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}")
@@ -92,7 +91,7 @@ def shell_exports(seeded):
 @needs_database
 def seed_demo_command(lectures, output):
     """Create a demo student, instructor, course and lectures; print their ids and tokens."""
-    db = get_db(current_app.extensions["progress"].db_alias)
+    db = mount_of(current_app).database.db()
     now = now_ms()
     student, instructor = ObjectId(), ObjectId()
     suffix = str(student)[-6:]
@@ -133,5 +132,8 @@ def seed_demo_command(lectures, output):
 @needs_database
 def ensure_indexes_command():
     """Create the courseprogresses indexes (unique user+course, dashboard, instructor views)."""
-    ensure_indexes(current_app.extensions["progress"].db_alias)
+    database = mount_of(current_app).database
+    database.indexes.ensure(database.records_for_write())
+    if database.indexes.problem:
+        raise click.ClickException(database.indexes.problem)
     click.echo("indexes ensured on courseprogresses")

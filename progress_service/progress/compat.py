@@ -1,0 +1,17 @@
+"""The one place that reads a library's private internals; each use says what it relies on.
+
+tests/test_compat.py fails if a library changes what is relied on here, so an upgrade that
+breaks it is caught by the suite, not by a host in production.
+"""
+from mongoengine import connection as mongoengine_connection
+
+
+def alias_registered(alias):
+    """True when MongoEngine has a connection registered (or open) under `alias`.
+
+    MongoEngine has no public "is this alias defined?" without connecting: get_db() and
+    get_connection() open a client, and a mount must do no I/O (contract section 9). This
+    reads the two module dicts `register_connection()`/`connect()` fill (MongoEngine 0.29:
+    `_connection_settings` for registered settings, `_connections` for open clients).
+    """
+    return alias in mongoengine_connection._connection_settings or alias in mongoengine_connection._connections

@@ -1,0 +1,129 @@
+"""One mount's settings, read from the app's config with their defaults (contract section 5).
+
+Reading never writes: a host's `app.config` is left exactly as it was (contract section 9).
+Values may be what the environment gives (strings) or what a host sets in Python.
+"""
+from dataclasses import dataclass
+from fractions import Fraction
+
+DEFAULT_PREFIX = "/api/v1/progress"
+DEFAULTS = {
+    "JWT_IDENTITY_CLAIM": "sub",
+    "CLIENT_URL": "http://localhost:5173",
+    "PROGRESS_LEGACY_FIRST_PATCH": False,
+    "PROGRESS_DB_ALIAS": "default",
+    "PROGRESS_MAX_BODY_BYTES": 64 * 1024,
+    "PROGRESS_ENROLLMENT": "required",
+    "PROGRESS_COMPLETE_AT": "0.9",
+    # flask-jwt-extended's own default: the header a host's CSRF double submit reads.
+    "JWT_ACCESS_CSRF_HEADER_NAME": "X-CSRF-TOKEN",
+}
+ENROLLMENT_MODES = ("required", "off")
+
+
+def flag(value):
+    """A boolean setting as operators write it ("true", "1", "on") or as Python gives it."""
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def split_list(value):
+    """A comma-separated setting (or a list) as a list, blanks dropped."""
+    parts = value if isinstance(value, (list, tuple, set, frozenset)) else str(value or "").split(",")
+    return [str(part).strip() for part in parts if str(part).strip()]
+
+
+def origins(value):
+    """CLIENT_URL as a set of origins: comma-separated, a trailing / ignored."""
+    return frozenset(part.rstrip("/") for part in split_list(value))
+
+
+def complete_at(value):
+    """PROGRESS_COMPLETE_AT as an exact fraction in (0, 1], or None for `off`."""
+    if value is None or str(value).strip().lower() == "off":
+        return None
+    try:
+        # From the decimal text, so 0.9 is exactly nine tenths (contract section 8).
+        fraction = Fraction(str(value).strip())
+    except (ValueError, ZeroDivisionError):
+        fraction = None
+    if fraction is None or not 0 < fraction <= 1:
+        raise ValueError(f"PROGRESS_COMPLETE_AT must be a number in (0, 1] or off, not {value!r}")
+    return fraction
+
+
+def enrollment(value):
+    """PROGRESS_ENROLLMENT: `required` or `off`."""
+    mode = str(value).strip().lower()
+    if mode not in ENROLLMENT_MODES:
+        raise ValueError(f"PROGRESS_ENROLLMENT must be required or off, not {value!r}")
+    return mode
+
+
+@dataclass(frozen=True)
+class XapiSettings:
+    """Where statements go (contract section 10); absent when the endpoint is unset."""
+
+    endpoint: str
+    username: str
+    password: str
+    homepage: str
+
+    def __repr__(self):
+        """Never show the password (mounts are logged and printed in tracebacks)."""
+        return f"XapiSettings(endpoint={self.endpoint!r}, homepage={self.homepage!r})"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What one mount reads from its app's config, once, at mount time."""
+
+    identity_claim: str
+    origins: frozenset
+    legacy_first_patch: bool
+    db_alias: str
+    mongodb_uri: str
+    max_body: int
+    enrollment_required: bool
+    complete_at: Fraction
+    csrf_header: str
+    write_concern: str
+    read_preference: str
+    xapi: XapiSettings
+
+
+def xapi_settings(get):
+    """The LRS settings, or None when no endpoint is set (then no statements, no thread)."""
+    endpoint = (get("PROGRESS_XAPI_ENDPOINT") or "").strip()
+    if not endpoint:
+        return None
+    homepage = (get("PROGRESS_XAPI_HOMEPAGE") or "").strip().rstrip("/")
+    if not homepage:
+        raise ValueError("PROGRESS_XAPI_HOMEPAGE is required with PROGRESS_XAPI_ENDPOINT: "
+                         "it names the LMS in every statement's actor and activity ids")
+    return XapiSettings(endpoint, get("PROGRESS_XAPI_USERNAME") or "", get("PROGRESS_XAPI_PASSWORD") or "",
+                        homepage)
+
+
+def read(config):
+    """The mount's Settings from `config` (an app.config), defaults where unset; writes nothing."""
+
+    def get(key):
+        """config[key], or its default."""
+        return config.get(key, DEFAULTS.get(key))
+
+    return Settings(
+        identity_claim=get("JWT_IDENTITY_CLAIM"),
+        origins=origins(get("CLIENT_URL")),
+        legacy_first_patch=flag(get("PROGRESS_LEGACY_FIRST_PATCH")),
+        db_alias=get("PROGRESS_DB_ALIAS") or DEFAULTS["PROGRESS_DB_ALIAS"],
+        mongodb_uri=get("MONGODB_URI"),
+        max_body=int(get("PROGRESS_MAX_BODY_BYTES")),
+        enrollment_required=enrollment(get("PROGRESS_ENROLLMENT")) == "required",
+        complete_at=complete_at(get("PROGRESS_COMPLETE_AT")),
+        csrf_header=get("JWT_ACCESS_CSRF_HEADER_NAME"),
+        write_concern=get("MONGODB_WRITE_CONCERN"),
+        read_preference=get("MONGODB_READ_PREFERENCE"),
+        xapi=xapi_settings(get),
+    )

@@ -1,0 +1,95 @@
+"""How a progress record reaches the database: the save rule, then one conditional write.
+
+A write sends only what it changed: the record's computed fields and times, the keys of the
+entries it set (`lectureProgress.<i>.<key>`), and new entries at the next index. It is
+conditional on the `__v` *and* the `updatedAt` it read: Mongoose does not increment `__v`
+when it sets a field of an existing entry, but it always sets `updatedAt`, so any write by
+the original app between our read and ours makes ours match nothing, and the caller redoes
+it from a fresh read. Nothing is ever lost or computed from a stale read.
+"""
+from mongoengine import signals
+from pymongo.errors import DuplicateKeyError
+
+from .models import ProgressServiceRecord
+
+def find(records, user_id, course_id):
+    """The raw stored record, or None (the filter carries the whole shard key)."""
+    return records.find_one({"user": user_id, "course": course_id})
+
+
+def apply_rule(record):
+    """Run the save rule (the pre_save signal) on a record about to be written."""
+    signals.pre_save.send(ProgressServiceRecord, document=record)
+
+
+def is_number(value):
+    """A numeric __v ($inc works on it; a bool is not a version)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def conditional_update(record):
+    """(filter, update) storing what this write changed, only if nobody wrote since our read."""
+    read_version, read_updated_at = record.read_state
+    sets = {
+        "completionPercentage": record.completion_percentage, "isCompleted": record.is_completed,
+        "completedAt": record.completed_at, "lastAccessed": record.last_accessed,
+        "updatedAt": record.updated_at,
+    }
+    lectures = record.lecture_progress
+    if lectures.stored_length is None:
+        # No list was stored (a migrated record): there is nothing another writer's element
+        # update could have touched, and no index to append at.
+        sets["lectureProgress"] = list(lectures.sons)
+    else:
+        for index, keys in lectures.changed.items():
+            if index < lectures.stored_length:
+                son = lectures.sons[index]
+                for key in keys:
+                    sets[f"lectureProgress.{index}.{key}"] = son[key]
+        # At the next index rather than $push: mongod refuses an update that both pushes to
+        # an array and sets a path inside it.
+        for index, son in lectures.appended():
+            sets[f"lectureProgress.{index}"] = son
+    update = {"$set": sets}
+    if is_number(read_version):
+        update["$inc"] = {"__v": 1}
+        record.version = read_version + 1
+    else:
+        # No __v, null, or not a number: $inc would fail on mongod; the first write gives it one.
+        sets["__v"] = 1
+        record.version = 1
+    # {"__v": None} matches a missing __v as well as a null one; the same for updatedAt.
+    condition = {"_id": record.id, "user": record.user, "course": record.course,
+                 "__v": read_version, "updatedAt": read_updated_at}
+    return condition, update
+
+
+def write(records, record, session=None):
+    """Store a record the rule has run on; False when another writer got there first."""
+    if record.is_new:
+        try:
+            records.insert_one(record.to_stored(), session=session)
+        except DuplicateKeyError:
+            # A simultaneous first write created it: the caller redoes this as an update.
+            return False
+        return True
+    condition, update = conditional_update(record)
+    return records.update_one(condition, update, session=session).matched_count == 1
+
+
+def record_position(records, user_id, course_id, lecture_id, watch_time, now):
+    """The position-only update (contract section 2): no read, one atomic write.
+
+    It sets the lecture's first entry's watchTime and lastWatched and the record's times,
+    and increments __v, so a concurrent versioned write notices it. It matches nothing
+    (False: the caller takes the full path) when there is no record yet, no entry for the
+    lecture, or no numeric __v to increment.
+    """
+    result = records.update_one(
+        {"user": user_id, "course": course_id, "lectureProgress.lecture": lecture_id,
+         "__v": {"$type": "number"}},
+        {"$set": {"lectureProgress.$.watchTime": watch_time, "lectureProgress.$.lastWatched": now,
+                  "lastAccessed": now, "updatedAt": now},
+         "$inc": {"__v": 1}},
+    )
+    return result.matched_count == 1
