@@ -7,8 +7,8 @@ keeps the ones the service's own code sent, and fails the session on any single-
 command whose filter lacks `user` or `course`.
 
 Exempt, and named with their routing on a cluster:
-- the dashboard: find (sorted by lastAccessed) and count by `user` alone, a shard-key
-  prefix, so still sent to one shard;
+- the dashboard: find (sorted by lastAccessed), count and distinct by `user` (alone, or with
+  `course: {$in: [...]}`), a shard-key prefix, so still sent to one shard;
 - the instructor views: find (sorted by createdAt), count and aggregation by `course`
   alone, sent to every shard (scatter-gather);
 - index management (createIndexes, listIndexes, dropIndexes).
@@ -93,12 +93,21 @@ def _filters(name, command):
     return [command.get("filter", {})]
 
 
+def _by_user(query):
+    """The user's records, or those of some of their courses (course: {$in: [...]})."""
+    keys = set((query or {}).keys())
+    if keys == {"user"}:
+        return True
+    course = query.get("course") if keys == {"user", "course"} else None
+    return isinstance(course, dict) and set(course) == {"$in"}
+
+
 def _list_query(name, command, query):
     """The named list query this read is, or None: only exact, known shapes are exempt."""
     keys = set((query or {}).keys())
     sort = _sort_fields(command)
-    if keys == {"user"}:
-        if (name == "find" and sort[:1] == ["lastAccessed"]) or name in ("aggregate", "count"):
+    if _by_user(query):
+        if (name == "find" and sort[:1] == ["lastAccessed"]) or name in ("aggregate", "count", "distinct"):
             return "dashboard"
     if keys == {"course"}:
         if (name == "find" and sort[:1] == ["createdAt"]) or name in ("aggregate", "count"):

@@ -5,10 +5,10 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-
-import uuid
 
 import jwt
 import mongoengine
@@ -219,3 +219,19 @@ class Api:
     def reset(self, course_id, headers=None):
         """POST /:courseId/reset"""
         return self.client.post(f"{PREFIX}/{course_id}/reset", headers=self._headers(headers))
+
+
+@contextmanager
+def mounted_database(db_uri="mongomock://localhost/host"):
+    """Config keys giving a host app a database for the test's length (see database_config)."""
+    config, disconnect = database_config(db_uri)
+    try:
+        yield config
+    finally:
+        disconnect()
+
+
+def close_mounts(app):
+    """Close the clients the app's mounts made for themselves (a host's connection stays)."""
+    for mount in app.extensions.get("progress", {}).values():
+        mount.database.close()

@@ -111,12 +111,13 @@ def test_an_invalid_item_rejects_the_whole_batch(api, lms, events, bad, field):
 
 
 @BOTH
-def test_a_missing_is_completed_names_its_item(api, lms):
-    """isCompleted is required in every item, as in the single PATCH."""
+def test_an_item_with_neither_flag_nor_position_names_its_item(api, lms):
+    """Each item needs isCompleted, watchTime or both, as the single PATCH (contract section 8)."""
     course, lectures = lms.course(2)
     response = batch(api, course, [item(lectures[0]), {"lecture": str(lectures[1])}])
     assert response.status_code == 400
-    assert response.json["errors"] == {"lectures": {"1": {"isCompleted": ["Missing data for required field."]}}}
+    nothing = ["Send isCompleted, watchTime or both."]
+    assert response.json["errors"] == {"lectures": {"1": {"isCompleted": nothing, "watchTime": nothing}}}
     assert lms.record(api.user_id, course) is None
 
 

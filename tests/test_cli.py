@@ -10,11 +10,11 @@ from pathlib import Path
 import jwt
 import pytest
 from bson import ObjectId
-from mongoengine.connection import get_db
 from pymongo.errors import OperationFailure
 
 from progress_service import create_app
-from progress_service import db as progress_db
+from progress_service.progress import mount_of
+from progress_service.progress.database import Database
 
 from .support import BOTH, PREFIX, SECRET, free_port
 
@@ -125,7 +125,7 @@ def test_seed_demo_writes_the_original_lms_shape(runner, app):
     """A student with a password hash, a course listing its lectures in order, the lectures."""
     seeded = json.loads(invoke(runner, "seed-demo", "--lectures", "3").output)
     with app.app_context():
-        db = get_db(app.extensions["progress"].db_alias)
+        db = mount_of(app).database.db()
         user = db.users.find_one({"_id": ObjectId(seeded["userId"])})
         course = db.courses.find_one({"_id": ObjectId(seeded["courseId"])})
         lectures = {raw["_id"]: raw for raw in db.lectures.find({"_id": {"$in": course["lectures"]}})}
@@ -168,7 +168,7 @@ def test_seed_demo_refuses_a_bad_lecture_count(runner, app, lectures):
     assert result.exit_code == 2
     assert_clean_failure(result, "--lectures")
     with app.app_context():
-        assert get_db(app.extensions["progress"].db_alias).users.count_documents({}) == 0
+        assert mount_of(app).database.db().users.count_documents({}) == 0
 
 
 def test_seed_demo_reports_a_refusing_database_in_one_line(runner, monkeypatch):
@@ -181,7 +181,7 @@ def test_seed_demo_reports_a_refusing_database_in_one_line(runner, monkeypatch):
         def insert_many(self, *args, **kwargs):
             raise OperationFailure("not authorized on lms to execute command insert", code=13)
 
-    monkeypatch.setattr("progress_service.cli.get_db", lambda alias: Refusing())
+    monkeypatch.setattr(Database, "db", lambda self: Refusing())
     result = invoke(runner, "seed-demo")
     assert result.exit_code == 1
     assert_clean_failure(result, "refused", "not authorized")
@@ -196,7 +196,7 @@ def test_ensure_indexes_creates_the_unique_index(runner, app):
     assert result.exit_code == 0, result.output
     assert "indexes ensured" in result.output
     with app.app_context():
-        indexes = get_db(app.extensions["progress"].db_alias).courseprogresses.index_information()
+        indexes = mount_of(app).database.db().courseprogresses.index_information()
     assert indexes["user_1_course_1"]["unique"] is True
     assert indexes["user_1_course_1"]["key"] == [("user", 1), ("course", 1)]
 
@@ -207,10 +207,9 @@ def test_ensure_indexes_creates_the_unique_index(runner, app):
 def offline_runner():
     """The CLI of an app whose MONGODB_URI points at a port nobody listens on."""
     uri = f"mongodb://127.0.0.1:{free_port()}/lms?directConnection=true"
-    app = create_app({"PROGRESS_ENV": "testing", "JWT_SECRET_KEY": SECRET, "MONGODB_URI": uri,
-                      "PROGRESS_DB_ALIAS": "cli-offline"})
+    app = create_app({"PROGRESS_ENV": "testing", "JWT_SECRET_KEY": SECRET, "MONGODB_URI": uri})
     yield app.test_cli_runner()
-    progress_db.reset("cli-offline")
+    mount_of(app).database.close()
 
 
 @pytest.mark.parametrize("command", [["seed-demo"], ["ensure-indexes"]])
@@ -231,7 +230,7 @@ def test_token_needs_no_database(offline_runner):
 
 def test_redacted_uri_hides_credentials():
     """user:password and options never reach the terminal."""
-    from progress_service.cli import _redacted
+    from progress_service.standalone.cli import _redacted
 
     assert _redacted("mongodb://ada:s3cret@db.example:27017/lms?authSource=admin") == \
         "mongodb://db.example:27017/lms"

@@ -8,12 +8,12 @@ import uuid
 import pymongo
 import pytest
 from bson import ObjectId
-from mongoengine.connection import get_db
 from pymongo import ReadPreference
 
 from progress_service import create_app
-from progress_service import db as progress_db
-from progress_service.progress.models import CourseProgress
+from progress_service.progress import mount_of, settings as mount_settings
+from progress_service.progress.database import INDEXES, client_settings
+from progress_service.progress.models import ProgressServiceRecord
 
 from . import command_audit
 from .command_audit import AUDIT, INDEX_MANAGEMENT, LIST_QUERIES, SINGLE_RECORD, CommandAudit, classify
@@ -85,19 +85,19 @@ def test_the_audit_is_listening_for_the_whole_session():
     assert command_audit.shard_key_audit is not None
 
 
-def test_the_shard_key_is_declared_and_every_unique_index_starts_with_it():
-    """meta shard_key (user, course); a sharded collection allows unique indexes only on its prefix."""
-    assert CourseProgress._meta["shard_key"] == ("user", "course")
-    for spec in CourseProgress._meta["index_specs"]:
-        if spec.get("unique"):
-            assert [field for field, _ in spec["fields"][:2]] == ["user", "course"], spec
+def test_every_unique_index_starts_with_the_shard_key():
+    """A sharded collection (shard key user, course) allows unique indexes only on its prefix."""
+    unique = [spec for spec in INDEXES if spec.unique]
+    assert unique
+    for spec in unique:
+        assert [field for field, _ in spec.keys[:2]] == ["user", "course"], spec
 
 
 # --- write concern, read preference, retryable writes ---------------------------------------
 
 def settings_for(uri, **config):
-    """connection_settings for a URI and extra config."""
-    return progress_db.connection_settings({"MONGODB_URI": uri, "MONGODB_WRITE_CONCERN": "majority", **config})
+    """The client settings of a mount with this URI and extra config."""
+    return client_settings(mount_settings.read({"MONGODB_URI": uri, "MONGODB_WRITE_CONCERN": "majority", **config}))
 
 
 def test_write_concern_and_read_preference_come_from_config_and_the_uri_wins():
@@ -121,10 +121,9 @@ def replica_set_app(wire_server, request):
     set_name = pymongo.MongoClient(wire_server.uri()).admin.command("hello")["setName"]
     uri = f"mongodb://127.0.0.1:{wire_server.port}/rs_{uuid.uuid4().hex[:8]}?replicaSet={set_name}"
     extra = getattr(request, "param", {})
-    app = create_app({"PROGRESS_ENV": "testing", "JWT_SECRET_KEY": SECRET, "MONGODB_URI": uri,
-                      "PROGRESS_DB_ALIAS": "replica-set", **extra})
+    app = create_app({"PROGRESS_ENV": "testing", "JWT_SECRET_KEY": SECRET, "MONGODB_URI": uri, **extra})
     yield app
-    progress_db.reset("replica-set")
+    mount_of(app).database.close()
 
 
 def _service_commands(commands):
@@ -137,7 +136,7 @@ def test_the_full_scenario_runs_unchanged_on_a_replica_set(replica_set_app):
     """Every endpoint against a replica set; writes majority and retryable; every command targeted or named."""
     app = replica_set_app
     with app.app_context():
-        lms = Lms(app)
+        lms = Lms(mount_of(app).database.db())
         teacher = lms.user(role="instructor")
         course, lectures = lms.course(3, instructor=teacher)
         student = lms.user()
@@ -160,7 +159,7 @@ def test_the_full_scenario_runs_unchanged_on_a_replica_set(replica_set_app):
             calls["summary"] = http.get(f"{PREFIX}/{course}/summary", headers=teacher_auth)
             calls["students"] = http.get(f"{PREFIX}/{course}/students", headers=teacher_auth)
     assert {name: r.status_code for name, r in calls.items()} == dict.fromkeys(calls, 200)
-    topology = get_db("replica-set").client.topology_description
+    topology = mount_of(app).database.db().client.topology_description
     assert topology.topology_type_name == "ReplicaSetWithPrimary"
     assert calls["complete"].json["data"]["completionPercentage"] == 100
     assert calls["summary"].json["data"]["students"] == 1 and calls["students"].json["data"]["total"] == 1
@@ -185,7 +184,7 @@ def test_configured_write_concern_and_read_preference_reach_the_wire(replica_set
     """MONGODB_WRITE_CONCERN and MONGODB_READ_PREFERENCE are what the driver sends."""
     app = replica_set_app
     with app.app_context():
-        lms = Lms(app)
+        lms = Lms(mount_of(app).database.db())
         course, lectures = lms.course(1)
         student = lms.user()
     api = Api(app.test_client(), student)

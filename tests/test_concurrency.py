@@ -4,11 +4,12 @@ import threading
 
 import pymongo.errors
 import pytest
+from bson import ObjectId
 
 from progress_service import create_app
-from progress_service.progress import service
+from progress_service.progress import store
 
-from .support import SECRET, WIRE, Api, make_token
+from .support import SECRET, WIRE, Api, make_token, utc_ms
 
 THREADS = 12
 
@@ -73,33 +74,53 @@ def test_unique_index_refuses_a_second_record(app, lms, client):
         lms.db.courseprogresses.insert_one({"user": user, "course": course, "lectureProgress": []})
 
 
-@WIRE
-def test_a_lost_race_is_redone_from_a_fresh_read(app, lms, monkeypatch):
-    """A Mongoose-style write between our read and our save: ours is retried, theirs is kept."""
-    user = lms.user()
-    course, lectures = lms.course(2)
-    api = Api(app.test_client(), user)
-    api.patch(course, lectures[0], {"isCompleted": False})
-    real_find = service.find_record
+def interfere_once(monkeypatch, rival):
+    """Run `rival(user_id, course_id)` right after the write's first read (another writer)."""
+    real_find = store.find
     interfered = []
 
-    def find_then_interfere(user_id, course_id):
-        record = real_find(user_id, course_id)
+    def find_then_interfere(records, user_id, course_id):
+        raw = real_find(records, user_id, course_id)
         if not interfered:
             interfered.append(True)
-            # The original app's array write: positional update and a __v bump.
-            lms.db.courseprogresses.update_one(
-                {"user": user_id, "course": course_id, "lectureProgress.lecture": lectures[0]},
-                {"$set": {"lectureProgress.$.isCompleted": True}, "$inc": {"__v": 1}})
-        return record
+            rival(user_id, course_id)
+        return raw
 
-    monkeypatch.setattr(service, "find_record", find_then_interfere)
+    monkeypatch.setattr(store, "find", find_then_interfere)
+    return interfered
+
+
+@WIRE
+@pytest.mark.parametrize("bumps_version", [True, False], ids=["with __v bump", "element write, no __v bump"])
+def test_a_lost_race_is_redone_from_a_fresh_read(app, lms, monkeypatch, bumps_version):
+    """A Mongoose-style write between our read and our save: ours is retried, theirs is kept.
+
+    Mongoose sets a field of an existing entry without incrementing __v, but always sets
+    updatedAt: the write's condition covers both.
+    """
+    user = lms.user()
+    course, lectures = lms.course(3)
+    api = Api(app.test_client(), user)
+    api.patch(course, lectures[0], {"isCompleted": False})
+    # A lecture added since: our write appends its entry, which must not erase theirs.
+    lms.set_lectures(course, lectures + [ObjectId()])
+
+    def rival(user_id, course_id):
+        """The original app's element write (filtered on __v, as Mongoose does)."""
+        stored = lms.record(user_id, course_id)
+        update = {"$set": {"lectureProgress.0.isCompleted": True, "updatedAt": utc_ms(seconds=1)}}
+        if bumps_version:
+            update["$inc"] = {"__v": 1}
+        lms.db.courseprogresses.update_one({"_id": stored["_id"], "__v": stored["__v"]}, update)
+
+    interfered = interfere_once(monkeypatch, rival)
     response = api.patch(course, lectures[1], {"isCompleted": True})
-    assert response.status_code == 200
-    assert response.json["data"]["completionPercentage"] == 100
+    assert interfered and response.status_code == 200
+    assert response.json["data"]["completionPercentage"] == 50
     stored = lms.record(user, course)
-    assert [e["isCompleted"] for e in stored["lectureProgress"]] == [True, True]
-    assert stored["completionPercentage"] == 100 and stored["__v"] == 2
+    assert [e["isCompleted"] for e in stored["lectureProgress"]] == [True, True, False, False]
+    assert stored["completionPercentage"] == 50 and stored["__v"] == (2 if bumps_version else 1)
+    assert api.get(course).json == response.json
 
 
 def _process_worker(uri, user, course, lectures, rounds, queue):

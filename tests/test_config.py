@@ -6,8 +6,8 @@ import stat
 import pytest
 
 from progress_service import create_app
-from progress_service import db as progress_db
-from progress_service.config import ConfigError, from_env, resolve_secret
+from progress_service.progress import mount_of
+from progress_service.standalone.config import ConfigError, from_env, resolve_secret
 
 
 def test_defaults_from_an_empty_environment():
@@ -73,4 +73,4 @@ def test_create_app_opens_no_connection(monkeypatch):
     app = create_app({"PROGRESS_ENV": "testing", "JWT_SECRET_KEY": "x" * 40,
                       "MONGODB_URI": "mongodb://127.0.0.1:9/never?directConnection=true"})
     assert "progress" in app.extensions
-    progress_db.reset("default")
+    mount_of(app).database.close()

@@ -3,12 +3,11 @@ import pytest
 from bson import ObjectId
 from flask import Flask
 
-from progress_service import db as progress_db
 from progress_service.progress import Progress
 
 from .clients import Scenario, database  # noqa: F401 (fixture)
 from .serving import Gunicorn
-from .support import PREFIX, Api
+from .support import PREFIX, Api, mounted_database
 
 
 def test_every_standalone_response_says_nosniff(client, lms):
@@ -40,16 +39,14 @@ def test_progress_responses_are_never_cached(client, lms):
 def test_mounted_the_host_keeps_its_own_headers_outside_the_prefix():
     """Mounted: nosniff and no-store on our routes only; the host's own routes are its business."""
     host = Flask("host")
-    host.config.update(JWT_SECRET_KEY="host-secret-key-that-is-at-least-32-bytes",
-                       MONGODB_URI="mongomock://localhost/host_headers", PROGRESS_DB_ALIAS="host-headers")
+    host.config.update(JWT_SECRET_KEY="host-secret-key-that-is-at-least-32-bytes")
     host.add_url_rule("/home", "home", lambda: "home")
-    Progress(host)
-    client = host.test_client()
-    try:
+    with mounted_database() as database:
+        host.config.update(database)
+        Progress(host)
+        client = host.test_client()
         ours = client.get(f"{PREFIX}/{ObjectId()}")
         theirs = client.get("/home")
-    finally:
-        progress_db.reset("host-headers")
     assert ours.headers["X-Content-Type-Options"] == "nosniff" and ours.headers["Cache-Control"] == "no-store"
     assert "X-Content-Type-Options" not in theirs.headers and "Cache-Control" not in theirs.headers
 

@@ -6,12 +6,11 @@ import pytest
 from bson import ObjectId
 from flask import Flask
 
-from progress_service import db as progress_db
 from progress_service.progress import Progress
 
 from .clients import Scenario, database  # noqa: F401 (fixture)
 from .serving import Gunicorn
-from .support import PREFIX, Api, make_token
+from .support import PREFIX, Api, make_token, mounted_database
 
 REQUEST_FIELDS = {"time", "level", "logger", "pid", "message", "requestId", "method", "path", "status",
                   "durationMs", "userId"}
@@ -80,13 +79,11 @@ def test_no_token_cookie_or_authorization_reaches_the_log(client, lms, capsys):
 def test_a_mounted_host_keeps_its_own_logging(capsys):
     """Mounted, the blueprint writes no request lines and adds no X-Request-ID: the host decides."""
     host = Flask("host")
-    host.config.update(JWT_SECRET_KEY="host-secret-key-that-is-at-least-32-bytes",
-                       MONGODB_URI="mongomock://localhost/host_logs", PROGRESS_DB_ALIAS="host-logs")
-    Progress(host)
-    try:
+    host.config.update(JWT_SECRET_KEY="host-secret-key-that-is-at-least-32-bytes")
+    with mounted_database() as database:
+        host.config.update(database)
+        Progress(host)
         response = host.test_client().get(f"{PREFIX}/{ObjectId()}")
-    finally:
-        progress_db.reset("host-logs")
     assert response.status_code == 401
     assert "X-Request-ID" not in response.headers
     assert request_lines(capsys.readouterr().out) == []

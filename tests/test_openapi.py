@@ -14,11 +14,10 @@ from flask import Flask
 from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate as validate_spec
 
-from progress_service import db as progress_db
 from progress_service.progress import Progress
 from progress_service.progress.openapi import OPERATIONS
 
-from .support import BOTH, PREFIX, SECRET, make_token
+from .support import BOTH, PREFIX, SECRET, close_mounts, make_token, mounted_database
 
 DOC = f"{PREFIX}/openapi.json"
 OBJECT_ID = "^[0-9a-fA-F]{24}$"
@@ -272,10 +271,11 @@ def test_the_allow_header_lists_only_documented_methods(client, doc):
 def host(db_uri):
     """A bare host Flask app with the progress feature under its own prefix."""
     app = Flask("host")
-    app.config.update(JWT_SECRET_KEY=SECRET, MONGODB_URI=db_uri, PROGRESS_DB_ALIAS="openapi-host")
-    Progress(app, url_prefix="/lms/api/progress")
-    yield app
-    progress_db.reset("openapi-host")
+    with mounted_database(db_uri) as database:
+        app.config.update(JWT_SECRET_KEY=SECRET, **database)
+        Progress(app, url_prefix="/lms/api/progress")
+        yield app
+        close_mounts(app)
 
 
 def test_mounted_app_serves_the_document_under_its_prefix(host):

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from progress_service import create_app
-from progress_service import db as progress_db
+from progress_service.progress.database import CLIENT_TIMEOUTS
 
 from .clients import Scenario, Student, database, in_parallel, timed, wait_for  # noqa: F401 (fixture)
 from .serving import GUNICORN_CONF, Gunicorn
@@ -28,9 +28,9 @@ def api_endpoints():
     Taken from the app rather than listed here, so an endpoint added later is in the
     outage test without anyone remembering to add it.
     """
-    app = create_app({"PROGRESS_ENV": "testing", "JWT_SECRET_KEY": SECRET, "PROGRESS_DB_ALIAS": "url-map",
+    # Only the URL map is wanted: the app's own client is made on first use, so none is.
+    app = create_app({"PROGRESS_ENV": "testing", "JWT_SECRET_KEY": SECRET,
                       "MONGODB_URI": "mongodb://127.0.0.1:9/unused?directConnection=true"})
-    progress_db.reset("url-map")  # only the URL map is wanted: leave no connection registered
     found = {}
     for rule in app.url_map.iter_rules():
         if not rule.endpoint.startswith("progress.") or rule.endpoint == "progress.fallback":
@@ -128,7 +128,7 @@ def test_a_database_that_stops_answering_is_503_within_the_bound(tmp_path, datab
 def test_driver_timeouts_stay_below_the_bound_and_the_worker_timeout():
     """The settings the outage test relies on: worst driver wait < 10 s < gunicorn's timeout."""
     gunicorn = runpy.run_path(str(GUNICORN_CONF))
-    timeouts = progress_db.CLIENT_TIMEOUTS
+    timeouts = CLIENT_TIMEOUTS
     worst_ms = max(timeouts["serverSelectionTimeoutMS"], timeouts["timeoutMS"])
     assert worst_ms < OUTAGE_BOUND_SECONDS * 1000 < gunicorn["timeout"] * 1000
     assert timeouts["connectTimeoutMS"] < timeouts["serverSelectionTimeoutMS"]

@@ -14,13 +14,12 @@ from flask import Flask
 from flask_jwt_extended import JWTManager
 
 from progress_service import create_app
-from progress_service import db as progress_db
-from progress_service.config import ConfigError
+from progress_service.standalone.config import ConfigError
 from progress_service.progress import Progress, service
 from progress_service.progress.schemas import MAX_BATCH, MAX_PAGE, MAX_PAGE_SIZE
 
 from .command_audit import AUDIT
-from .support import BOTH, PREFIX, SECRET, WIRE, Api, make_token
+from .support import BOTH, PREFIX, SECRET, WIRE, Api, database_config, make_token, mounted_database
 
 PUBLIC_KEY = ("-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEexampleexampleexampleexample\n"
               "-----END PUBLIC KEY-----\n")
@@ -144,20 +143,18 @@ def test_a_host_jwt_manager_cannot_widen_the_algorithms():
     """Mounted under a host whose own JWTManager allows HS512: our check still refuses it."""
     host = Flask("host")
     host.config.update(JWT_SECRET_KEY=SECRET, JWT_DECODE_ALGORITHMS=["HS256", "HS512"],
-                       JWT_TOKEN_LOCATION=["headers"], MONGODB_URI="mongomock://localhost/host_alg",
-                       PROGRESS_DB_ALIAS="host-alg")
+                       JWT_TOKEN_LOCATION=["headers"])
     JWTManager(host)
-    Progress(host)
-    client = host.test_client()
     user = ObjectId()
-    try:
+    with mounted_database() as database:
+        host.config.update(database)
+        Progress(host)
+        client = host.test_client()
         refused = client.get(f"{PREFIX}/{ObjectId()}",
                              headers={"Authorization": f"Bearer {make_token(user, algorithm='HS512')}"})
         assert refused.status_code == 401 and refused.json["message"] == "Token algorithm not accepted"
         accepted = client.get(f"{PREFIX}/{ObjectId()}", headers={"Authorization": f"Bearer {make_token(user)}"})
         assert accepted.status_code == 404 and accepted.json["message"] == "Course not found"
-    finally:
-        progress_db.reset("host-alg")
 
 
 # --- 6. OWASP API Security Top 10 (2023) --------------------------------------------------
@@ -298,7 +295,7 @@ def test_api8_security_misconfiguration_refused_at_start(monkeypatch):
     """Production never starts on a missing or short secret, or an unknown environment."""
     for key in ("JWT_SECRET_KEY", "PROGRESS_ENV"):
         monkeypatch.delenv(key, raising=False)
-    base = {"MONGODB_URI": "mongomock://localhost/misconfig"}
+    base = {"MONGODB_URI": "mongodb://127.0.0.1:9/misconfig"}
     with pytest.raises(ConfigError):
         create_app(base)
     with pytest.raises(ConfigError):
@@ -309,8 +306,8 @@ def test_api8_security_misconfiguration_refused_at_start(monkeypatch):
 
 def test_api8_security_misconfiguration_at_run_time(monkeypatch):
     """In production: no debug, no trace in a 500, CORS only for the configured origins, exactly."""
-    app = create_app({"MONGODB_URI": "mongomock://localhost/misconfig", "JWT_SECRET_KEY": SECRET,
-                      "PROGRESS_ENV": "production", "PROGRESS_DB_ALIAS": "misconfig"})
+    database, disconnect = database_config("mongomock://localhost/misconfig")
+    app = create_app({**database, "JWT_SECRET_KEY": SECRET, "PROGRESS_ENV": "production"})
     try:
         assert app.debug is False and app.testing is False
         client = app.test_client()
@@ -329,4 +326,4 @@ def test_api8_security_misconfiguration_at_run_time(monkeypatch):
         allowed = client.get(f"{PREFIX}/{ObjectId()}", headers=headers)
         assert allowed.headers["Access-Control-Allow-Origin"] == "http://localhost:5173"
     finally:
-        progress_db.reset("misconfig")
+        disconnect()

@@ -11,8 +11,8 @@ from fractions import Fraction
 import pytest
 from bson import ObjectId
 
-from progress_service.progress import insights
-from progress_service.progress.models import LectureProgress, completion_state
+from progress_service.progress import insights, mount_of
+from progress_service.progress.models import completion_state
 
 from .support import BOTH, PREFIX, make_token, utc_ms
 
@@ -64,8 +64,7 @@ def expected_figures(docs, current):
     percentages, per_lecture = [], dict.fromkeys(current, 0)
     for doc in docs:
         raw = doc.get("lectureProgress", [])
-        entries = [LectureProgress(lecture=e["lecture"], is_completed=e.get("isCompleted", False)) for e in raw]
-        percentages.append(completion_state(entries, current)[0])
+        percentages.append(completion_state(raw, current)[0])
         first = {}
         for entry in raw:
             first.setdefault(entry["lecture"], entry.get("isCompleted") is True)
@@ -133,8 +132,9 @@ def test_summary_is_one_aggregation_not_a_scan_in_python(lms, app, monkeypatch):
     teacher = lms.user(role="instructor")
     course, lectures = lms.course(3, instructor=teacher)
     seed(lms, random.Random(7), course, lectures)
-    calls, real = [], insights._collection()
-    monkeypatch.setattr(insights, "_collection", lambda: RecordingCollection(real, calls))
-    figures = insights.summary(app.extensions["progress"].catalog, teacher, course)
+    mount = mount_of(app)
+    calls, real = [], mount.database.records()
+    monkeypatch.setattr(mount.database, "records", lambda: RecordingCollection(real, calls))
+    figures = insights.summary(mount, teacher, course)
     assert calls == ["aggregate"]
     assert figures.students == RECORDS

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from progress_service import create_app
-from progress_service import db as progress_db
+from progress_service.progress import mount_of
 
 from .clients import Scenario, Student, database, in_parallel, wait_for  # noqa: F401 (fixture)
 from .serving import Gunicorn, SlowRequest, connections_to
@@ -17,13 +17,13 @@ def test_create_app_opens_no_socket(wire_server):
     """Importing and create_app() connect nothing; the first request does (the control)."""
     before = set(connections_to("self", wire_server.port))
     app = create_app({"PROGRESS_ENV": "testing", "JWT_SECRET_KEY": SECRET,
-                      "MONGODB_URI": wire_server.uri("lazy"), "PROGRESS_DB_ALIAS": "lazy-check"})
+                      "MONGODB_URI": wire_server.uri("lazy")})
     try:
         assert set(connections_to("self", wire_server.port)) <= before
         assert app.test_client().get("/readyz").status_code == 200
         assert set(connections_to("self", wire_server.port)) - before, "the control: now connected"
     finally:
-        progress_db.reset("lazy-check")
+        mount_of(app).database.close()
 
 
 @pytest.mark.slow
