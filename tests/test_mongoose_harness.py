@@ -65,6 +65,9 @@ def test_create_inserts_the_whole_document_at_version_zero(mongoose, mongoose_db
                              "lectureProgress", "lastAccessed", "createdAt", "updatedAt", "__v"}
     assert (document["user"], document["course"]) == (user, course)
     assert document["__v"] == 0 and document["completionPercentage"] == 33
+    # js-bson sends an integral Number as int32, so the figures are BSON ints, not doubles.
+    assert type(document["completionPercentage"]) is int
+    assert type(document["lectureProgress"][0]["watchTime"]) is int
     assert document["isCompleted"] is False
     assert document["createdAt"] == document["updatedAt"]
     # Entries carry their own _id; an unset lastWatched is absent, not null.
