@@ -181,17 +181,28 @@ def test_the_full_scenario_runs_unchanged_on_a_replica_set(replica_set_app):
 @pytest.mark.parametrize("replica_set_app", [{"MONGODB_WRITE_CONCERN": "1",
                                               "MONGODB_READ_PREFERENCE": "secondaryPreferred"}], indirect=True)
 def test_configured_write_concern_and_read_preference_reach_the_wire(replica_set_app):
-    """MONGODB_WRITE_CONCERN and MONGODB_READ_PREFERENCE are what the driver sends."""
+    """MONGODB_WRITE_CONCERN is what writes send; MONGODB_READ_PREFERENCE is what GET reads with.
+
+    A write reads what it changes from the primary whatever the preference: a secondary's
+    stale copy would fail the write's condition (spurious 409s) or answer a state that the
+    next GET contradicts.
+    """
     app = replica_set_app
     with app.app_context():
         lms = Lms(mount_of(app).database.db())
         course, lectures = lms.course(1)
         student = lms.user()
     api = Api(app.test_client(), student)
-    with AUDIT.capture() as commands:
+    with AUDIT.capture() as write_commands:
         assert api.patch(course, lectures[0], {"isCompleted": True}).status_code == 200
         assert api.patch(course, lectures[0], {"isCompleted": False}).status_code == 200
-    seen = _service_commands(commands)
+    with AUDIT.capture() as read_commands:
+        assert api.get(course).status_code == 200
+    seen = _service_commands(write_commands)
     assert [command["writeConcern"] for name, _, command in seen if name in ("insert", "update")] == [{"w": 1}] * 2
-    reads = [command for name, _, command in seen if name == "find"]
-    assert reads and all(command["$readPreference"] == {"mode": "secondaryPreferred"} for command in reads)
+    write_reads = [command for name, _, command in seen if name == "find"]
+    # On a replica set pymongo sends no $readPreference for primary reads (primary is the default).
+    assert len(write_reads) == 2 and all(command.get("$readPreference", {"mode": "primary"}) == {"mode": "primary"}
+                                         for command in write_reads)
+    get_reads = [command for name, _, command in _service_commands(read_commands) if name == "find"]
+    assert get_reads and all(command["$readPreference"] == {"mode": "secondaryPreferred"} for command in get_reads)

@@ -1,7 +1,7 @@
 """Contention (issue 3, point 3): a spent retry budget is an honest 409, never a 500 or a lost write."""
 import threading
 
-from progress_service.progress import service
+from progress_service.progress import service, store
 
 from .support import WIRE, Api
 
@@ -21,17 +21,17 @@ def started_record(app, lms, lectures, first_done):
 def test_retry_budget_spent_is_an_honest_409_and_nothing_stored(app, lms, monkeypatch):
     """Another writer wins every race: 409 in the envelope, our change absent, theirs kept."""
     user, course, lectures, api = started_record(app, lms, 3, first_done=False)
-    real_find = service.find_record
+    real_find = store.find
 
-    def find_then_lose_the_race(user_id, course_id):
+    def find_then_lose_the_race(records, user_id, course_id):
         """The original app's write lands between our read and our conditional save."""
-        record = real_find(user_id, course_id)
+        raw = real_find(records, user_id, course_id)
         lms.db.courseprogresses.update_one({"user": user_id, "course": course_id},
                                            {"$inc": {"__v": 1, "watchedByOther": 1}})
-        return record
+        return raw
 
     monkeypatch.setattr(service, "MAX_ATTEMPTS", 3)
-    monkeypatch.setattr(service, "find_record", find_then_lose_the_race)
+    monkeypatch.setattr(store, "find", find_then_lose_the_race)
     response = api.patch(course, lectures[1], {"isCompleted": True})
     assert response.status_code == 409
     assert response.json == CONFLICT and response.headers["Retry-After"] == "1"
@@ -46,7 +46,7 @@ def test_a_create_race_lost_every_time_is_409_not_500(app, lms, monkeypatch):
     user, course, lectures, api = started_record(app, lms, 2, first_done=True)
     before = lms.record(user, course)
     monkeypatch.setattr(service, "MAX_ATTEMPTS", 2)
-    monkeypatch.setattr(service, "find_record", lambda user_id, course_id: None)
+    monkeypatch.setattr(store, "find", lambda records, user_id, course_id: None)
     response = api.patch(course, lectures[1], {"isCompleted": True})
     assert response.status_code == 409 and response.json == CONFLICT
     assert lms.record(user, course) == before

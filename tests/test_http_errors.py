@@ -2,7 +2,7 @@
 import pytest
 from bson import ObjectId
 
-from progress_service.progress import service
+from progress_service.progress import store
 
 from .support import PREFIX, Api
 
@@ -56,7 +56,7 @@ def test_unexpected_error_is_500_without_trace(api, lms, monkeypatch):
     def explode(*args, **kwargs):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(service, "read_record", explode)
+    monkeypatch.setattr(store, "find", explode)
     response = api.get(course)
     assert response.status_code == 500
     assert response.json == {"status": "error", "message": "Internal server error"}

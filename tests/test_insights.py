@@ -10,7 +10,8 @@ from datetime import timedelta
 import pytest
 from bson import ObjectId
 
-from progress_service.progress import insights
+from progress_service.progress import insights, mount_of
+from progress_service.progress.database import DASHBOARD, STUDENTS
 from progress_service.progress.schemas import iso_time
 
 from .support import BOTH, PREFIX, WIRE, Api, make_token, utc_ms
@@ -107,8 +108,9 @@ def test_dashboard_applies_the_rule_over_current_lectures(api, lms, client):
 
 
 @BOTH
-def test_dashboard_keeps_a_record_of_a_deleted_course(api, lms, client):
-    """The course is gone from the LMS: the item stays (total agrees), id only, 0 percent."""
+@pytest.mark.parametrize("app_config", [{"PROGRESS_ENROLLMENT": "off"}])
+def test_without_enrollment_the_dashboard_keeps_a_record_of_a_deleted_course(api, lms, client):
+    """Enrollment off (the original's behaviour): the item stays (total agrees), id only, 0 percent."""
     course, lectures = lms.course(1)
     api.patch(course, lectures[0], {"isCompleted": True})
     lms.db.courses.delete_one({"_id": course})
@@ -116,6 +118,22 @@ def test_dashboard_keeps_a_record_of_a_deleted_course(api, lms, client):
     assert data["total"] == 1
     assert data["items"][0]["course"] == {"_id": str(course), "title": None, "thumbnail": None}
     assert (data["items"][0]["completionPercentage"], data["items"][0]["resume"]) == (0, None)
+
+
+@BOTH
+def test_the_dashboard_lists_only_the_courses_the_caller_may_still_read(api, lms, client):
+    """A deleted course, or one the student dropped, leaves the dashboard; the record stays stored."""
+    kept, deleted, dropped = (lms.course(1) for _ in range(3))
+    for course, lectures in (kept, deleted, dropped):
+        assert api.patch(course, lectures[0], {"isCompleted": True}).status_code == 200
+    lms.db.courses.delete_one({"_id": deleted[0]})
+    lms.drop(api.user_id, dropped[0])
+    data = get(client, api.user_id, "").json["data"]
+    assert (data["total"], [item["course"]["_id"] for item in data["items"]]) == (1, [str(kept[0])])
+    assert lms.record(api.user_id, dropped[0])["completionPercentage"] == 100
+    assert lms.record(api.user_id, deleted[0]) is not None
+    lms.enroll(api.user_id, dropped[0])
+    assert get(client, api.user_id, "").json["data"]["total"] == 2
 
 
 @BOTH
@@ -148,7 +166,7 @@ def test_dashboard_needs_a_token_and_only_get(client):
 
 
 @WIRE
-def test_dashboard_query_is_served_by_its_index(api, lms):
+def test_dashboard_query_is_served_by_its_index(app, api, lms):
     """explain() of exactly the query the code runs: IXSCAN on the dashboard index, no COLLSCAN,
     and only the caller's index keys examined.
 
@@ -161,10 +179,13 @@ def test_dashboard_query_is_served_by_its_index(api, lms):
         [raw_record(api.user_id, course, {}, utc_ms(seconds=-n)) for n, course in enumerate(mine)]
         + [raw_record(ObjectId(), mine[0], {}, utc_ms(seconds=-n)) for n in range(300)])
     assert api.get(mine[0]).status_code == 200  # a request creates the indexes
-    for cursor, index, examined in ((insights.dashboard_cursor(api.user_id, 2, 5), insights.DASHBOARD_INDEX, 12),
-                                    (insights.students_cursor(mine[1], 1, 20), insights.STUDENTS_INDEX, 1)):
+    mount = mount_of(app)
+    dashboard = insights.dashboard_query(api.user_id, mine)
+    for cursor, index, examined in (
+            (insights._page_of(mount, dashboard, insights.DASHBOARD_SORT, DASHBOARD, 2, 5), DASHBOARD.name, 12),
+            (insights._page_of(mount, {"course": mine[1]}, insights.STUDENTS_SORT, STUDENTS, 1, 20), STUDENTS.name, 1)):
         explained = cursor.explain()
-        plan = json.dumps(explained["queryPlanner"]["winningPlan"])
+        plan = json.dumps(explained["queryPlanner"]["winningPlan"], default=str)
         assert '"IXSCAN"' in plan and f'"indexName": "{index}"' in plan and '"COLLSCAN"' not in plan
         assert explained["executionStats"]["totalKeysExamined"] == examined
 

@@ -14,6 +14,8 @@ from .present import present
 from .service import ADMIN, COURSE_NOT_FOUND, may_read
 
 NOT_ALLOWED = "Only the course's instructor or an admin can see its progress"
+DASHBOARD_SORT = [("lastAccessed", -1), ("_id", -1)]
+STUDENTS_SORT = [("createdAt", 1), ("_id", 1)]
 DASHBOARD_KEYS = ("course", "completionPercentage", "isCompleted", "completedAt", "lastAccessed", "resume")
 STUDENT_KEYS = ("completionPercentage", "isCompleted", "completedAt", "lastAccessed")
 
@@ -89,7 +91,7 @@ def dashboard(mount, user_id, page, limit):
     """
     courses, readable = readable_courses(mount, user_id)
     query = dashboard_query(user_id, readable)
-    raws = list(_page_of(mount, query, [("lastAccessed", -1), ("_id", -1)], DASHBOARD, page, limit))
+    raws = list(_page_of(mount, query, DASHBOARD_SORT, DASHBOARD, page, limit))
     total = mount.database.records().count_documents(query)
     items = []
     for raw in raws:
@@ -118,7 +120,7 @@ def students(mount, user_id, course_id, page, limit):
     """The course's records with their users, for its instructor or an admin."""
     course = require_instructor(mount, user_id, course_id)
     query = {"course": course.id}
-    raws = list(_page_of(mount, query, [("createdAt", 1), ("_id", 1)], STUDENTS, page, limit))
+    raws = list(_page_of(mount, query, STUDENTS_SORT, STUDENTS, page, limit))
     total = mount.database.records().count_documents(query)
     users = mount.catalog.users({raw["user"] for raw in raws})
     items = []
