@@ -50,9 +50,11 @@ def secantus_command():
 class EmbeddedServer:
     """A SecantusDB daemon in a subprocess: can be stopped and started again on its data."""
 
-    def __init__(self, storage, port=None):
+    def __init__(self, storage, port=None, args=()):
+        """A daemon on `storage`; `args` are extra flags (e.g. --enable-test-commands)."""
         self.storage = Path(storage)
         self.port = port or free_port()
+        self.args = list(args)
         self.process = None
 
     def uri(self, database="test"):
@@ -63,7 +65,7 @@ class EmbeddedServer:
         """Start the daemon and wait until it answers a ping."""
         self.process = subprocess.Popen(
             [secantus_command(), "--host", "127.0.0.1", "--port", str(self.port),
-             "--storage-path", str(self.storage), "--log-level", "WARNING"],
+             "--storage-path", str(self.storage), "--log-level", "WARNING", *self.args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         client = pymongo.MongoClient(self.uri(), serverSelectionTimeoutMS=500)

@@ -174,3 +174,50 @@ def test_jwt_settings_are_pinned(app):
     assert app.config["JWT_COOKIE_CSRF_PROTECT"] is False
     assert app.config["JWT_ACCESS_COOKIE_NAME"] == "token"
     assert app.config["JWT_TOKEN_LOCATION"] == ["cookies", "headers"]
+
+
+@pytest.mark.parametrize("app_config", [{"JWT_DECODE_AUDIENCE": "lms-progress", "JWT_DECODE_ISSUER": "https://lms.example"}])
+@pytest.mark.parametrize("claims,status", [
+    ({"aud": "lms-progress", "iss": "https://lms.example"}, 200),
+    ({"aud": ["other", "lms-progress"], "iss": "https://lms.example"}, 200),
+    ({"iss": "https://lms.example"}, 401),
+    ({"aud": "lms-progress"}, 401),
+    ({"aud": "someone-else", "iss": "https://lms.example"}, 401),
+    ({"aud": "lms-progress", "iss": "https://evil.example"}, 401),
+], ids=["both", "audience in a list", "no aud", "no iss", "wrong aud", "wrong iss"])
+def test_a_required_audience_and_issuer_are_checked(client, api, lms, app_config, claims, status):
+    """JWT_DECODE_AUDIENCE / JWT_DECODE_ISSUER: a token must carry them, else 401 in the envelope."""
+    course, lectures = lms.course(1)
+    token = make_token(api.user_id, **claims)
+    response = client.patch(f"{PREFIX}/{course}/lectures/{lectures[0]}", json={"isCompleted": True},
+                            headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == status, response.json
+    if status == 401:
+        assert response.json == {"status": "fail", "message": "Invalid token"}
+        assert lms.record(api.user_id, course) is None
+    else:
+        assert response.json["data"]["completionPercentage"] == 100
+
+
+def test_audience_and_issuer_come_from_the_environment(monkeypatch):
+    """The standalone app reads both from its environment (contract section 5)."""
+    from progress_service.standalone.config import from_env
+
+    config = from_env({"JWT_DECODE_AUDIENCE": "lms-progress", "JWT_DECODE_ISSUER": "https://lms.example"})
+    assert (config["JWT_DECODE_AUDIENCE"], config["JWT_DECODE_ISSUER"]) == ("lms-progress", "https://lms.example")
+    assert "JWT_DECODE_AUDIENCE" not in from_env({})
+
+
+def test_cors_preflight_allows_the_prefer_header_and_exposes_its_answer(client, lms, api):
+    """A cross-origin video player may send Prefer: return=minimal and read Preference-Applied."""
+    course, lectures = lms.course(1)
+    url = f"{PREFIX}/{course}/lectures/{lectures[0]}"
+    preflight = client.options(url, headers={"Origin": "http://localhost:5173", "Access-Control-Request-Method": "PATCH",
+                                             "Access-Control-Request-Headers": "prefer, content-type"})
+    allowed = [header.strip().lower() for header in preflight.headers["Access-Control-Allow-Headers"].split(",")]
+    assert {"prefer", "content-type", "x-csrf-token"} <= set(allowed)
+    answer = client.patch(url, json={"watchTime": 3}, headers={"Origin": "http://localhost:5173",
+                                                               "Authorization": f"Bearer {api.token}",
+                                                               "Prefer": "return=minimal"})
+    assert answer.status_code == 204
+    assert "Preference-Applied" in answer.headers["Access-Control-Expose-Headers"]

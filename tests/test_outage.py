@@ -7,14 +7,18 @@ import runpy
 import signal
 import time
 
+import mongoengine
 import pytest
+from bson import ObjectId
+from flask import Flask
 
 from progress_service import create_app
+from progress_service.progress import Progress
 from progress_service.progress.database import CLIENT_TIMEOUTS
 
 from .clients import Scenario, Student, database, in_parallel, timed, wait_for  # noqa: F401 (fixture)
 from .serving import GUNICORN_CONF, Gunicorn
-from .support import SECRET
+from .support import SECRET, make_token
 
 OUTAGE_BOUND_SECONDS = 10
 ENVELOPE_503 = {"status": "error", "message": "The database is unavailable; retry later"}
@@ -133,3 +137,18 @@ def test_driver_timeouts_stay_below_the_bound_and_the_worker_timeout():
     assert worst_ms < OUTAGE_BOUND_SECONDS * 1000 < gunicorn["timeout"] * 1000
     assert timeouts["connectTimeoutMS"] < timeouts["serverSelectionTimeoutMS"]
     assert gunicorn["graceful_timeout"] < gunicorn["timeout"]
+
+
+def test_a_host_connection_that_went_away_is_503_not_500(wire_server):
+    """The host disconnects the MongoEngine alias we use: MongoEngine's own ConnectionFailure is a 503."""
+    alias = f"gone-{ObjectId()}"
+    mongoengine.connect(alias=alias, host=wire_server.uri(f"gone_{ObjectId()}"))
+    host = Flask("host")
+    host.config.update(JWT_SECRET_KEY=SECRET, PROGRESS_DB_ALIAS=alias)
+    Progress(host)
+    mongoengine.disconnect(alias)
+    response = host.test_client().get(f"/api/v1/progress/{ObjectId()}",
+                                      headers={"Authorization": f"Bearer {make_token(ObjectId())}"})
+    assert response.status_code == 503
+    assert response.json == {"status": "error", "message": "The database is unavailable; retry later"}
+    assert response.headers["Retry-After"] == "5"

@@ -5,6 +5,7 @@ the mount's database. A host whose data model differs passes its own object to
 `Progress(catalog=...)`; HostCatalog adapts it once, at mount time, so the service asks
 every catalog the same questions (docs/mounting.md lists the methods).
 """
+import copy
 from dataclasses import dataclass, field, replace
 
 COURSE_FIELDS = {"title": 1, "thumbnail": 1, "instructor": 1, "lectures": 1}
@@ -83,9 +84,9 @@ class MongoCatalog:
         """This catalog reading from `database` (a copy when it was bound elsewhere)."""
         if self.database is database:
             return self
-        copy = type(self).__new__(type(self))
-        copy.__dict__.update(self.__dict__, database=database)
-        return copy
+        bound = copy.copy(self)
+        bound.database = database
+        return bound
 
     def _db(self):
         """The pymongo Database to read."""
