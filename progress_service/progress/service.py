@@ -100,9 +100,18 @@ def get_progress(mount, user_id, course_id):
 
 # --- completion by watching (contract section 8) -------------------------------------------
 
+def exact(number):
+    """A JSON or stored number as the exact decimal it was written as.
+
+    A float holds 107.9995 as 107.99949999...; its shortest repr is the decimal the client
+    (or the LMS) wrote, so the comparison sees 107999.5 ms, as the contract rounds it.
+    """
+    return Fraction(repr(number)) if isinstance(number, float) else Fraction(number)
+
+
 def _whole_ms(seconds):
-    """Seconds as whole milliseconds, half up, computed exactly (no floating-point drift)."""
-    return int(Fraction(seconds) * 1000 + Fraction(1, 2))
+    """Seconds (exact) as whole milliseconds, half up."""
+    return int(seconds * 1000 + Fraction(1, 2))
 
 
 def watched_enough(complete_at, duration, watch_time):
@@ -111,7 +120,7 @@ def watched_enough(complete_at, duration, watch_time):
         return False
     if isinstance(duration, bool) or not duration > 0 or duration != duration:
         return False
-    return _whole_ms(watch_time) >= _whole_ms(complete_at * Fraction(duration))
+    return _whole_ms(exact(watch_time)) >= _whole_ms(complete_at * exact(duration))
 
 
 def resolve_flags(mount, changes):
