@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run test qa fuzz bench clean
+.PHONY: install run test test-lowest qa fuzz bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,23 @@ run: install
 test: install
 	$(BIN)/python -m pytest
 
+# The suite once more against the LOWEST versions setup.cfg allows (its install_requires and
+# extras, each pinned at its lower bound by scripts/lowest_requirements.py), with the dev/test
+# tools of requirements-dev.txt but not its newest runtime pins, in a second environment built
+# anew whenever setup.cfg, requirements-dev.txt or the script changes.
+LOWEST_VENV  := .venv-lowest
+LOWEST_STAMP := $(LOWEST_VENV)/.installed-$(shell cat setup.cfg requirements-dev.txt scripts/lowest_requirements.py | cksum | cut -d' ' -f1)
+
+$(LOWEST_STAMP): setup.cfg requirements-dev.txt scripts/lowest_requirements.py
+	rm -rf $(LOWEST_VENV)
+	$(PYTHON) -m venv $(LOWEST_VENV)
+	$(PYTHON) scripts/lowest_requirements.py --dev requirements-dev.txt > $(LOWEST_VENV)/requirements.txt
+	$(LOWEST_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $(LOWEST_VENV)/requirements.txt
+	touch $@
+
+test-lowest: $(LOWEST_STAMP)
+	$(LOWEST_VENV)/bin/python -m pytest
+
 # The app on a throwaway embedded database (its own ports), the curl smoke test and the
 # Schemathesis runs against it, everything stopped afterwards. `make fuzz`: Schemathesis only.
 qa: install
@@ -35,4 +52,4 @@ bench: install
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) $(LOWEST_VENV) var .pytest_cache
