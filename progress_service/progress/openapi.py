@@ -25,13 +25,21 @@ ERRORS = {
     400: "Malformed id, invalid body or query (`errors` names the fields), or a lecture "
          "that is not in this course",
     401: "No token, or an invalid, expired or unusable one",
-    403: "A cookie-authenticated write from an origin that is not allowed, or (instructor "
-         "views) neither the course's instructor nor an admin",
+    403: "A cookie-authenticated write from an origin that is not allowed; the caller is not "
+         "enrolled in the course (nor its instructor or an admin); or (instructor views) "
+         "neither the course's instructor nor an admin",
     404: "Course not found, or no progress record for this user and course",
     409: "The record kept changing under concurrent writes; retry after `Retry-After`",
     413: "Request body too large",
-    503: "The database is unavailable; retry after `Retry-After`",
+    503: "The database is unavailable, or (writes) its unique index on (user, course) is not "
+         "in place; retry after `Retry-After`",
 }
+PREFER = {"in": "header", "name": "Prefer", "required": False,
+          "description": "`return=minimal` (RFC 7240): answer 204 with no body once the change is stored",
+          "schema": {"type": "string"}}
+MINIMAL_ANSWER = {"description": "Stored; no body, as asked by `Prefer: return=minimal`",
+                  "headers": {"Preference-Applied": {"description": "`return=minimal`",
+                                                     "schema": {"type": "string", "enum": ["return=minimal"]}}}}
 RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying",
                                "schema": {"type": "string", "pattern": "^[0-9]+$"}}}
 
@@ -47,6 +55,7 @@ class Operation:
     body: type = None
     message: str = None
     tag: str = "progress"
+    writes: bool = False
 
 
 # Every view of the progress blueprint (by endpoint name) except the routing fallback;
@@ -55,15 +64,15 @@ WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 503)
 OPERATIONS = {
     "dashboard": Operation(schemas.DashboardPageOutSchema, (400, 401, 503),
                            query=schemas.PageQuerySchema),
-    "get_progress": Operation(schemas.ProgressOutSchema, (400, 401, 404, 503),
+    "get_progress": Operation(schemas.ProgressOutSchema, (400, 401, 403, 404, 503),
                               path=schemas.CoursePathSchema),
-    "mark_lecture": Operation(schemas.ProgressOutSchema, WRITE_ERRORS,
+    "mark_lecture": Operation(schemas.ProgressOutSchema, WRITE_ERRORS, writes=True,
                               path=schemas.LecturePathSchema, body=schemas.LectureUpdateSchema),
-    "mark_lectures": Operation(schemas.ProgressOutSchema, WRITE_ERRORS,
+    "mark_lectures": Operation(schemas.ProgressOutSchema, WRITE_ERRORS, writes=True,
                                path=schemas.CoursePathSchema, body=schemas.BatchUpdateSchema),
-    "complete_course": Operation(schemas.ProgressOutSchema, WRITE_ERRORS,
+    "complete_course": Operation(schemas.ProgressOutSchema, WRITE_ERRORS, writes=True,
                                  path=schemas.CoursePathSchema, message="Course marked as completed"),
-    "reset_course": Operation(schemas.ProgressOutSchema, WRITE_ERRORS,
+    "reset_course": Operation(schemas.ProgressOutSchema, WRITE_ERRORS, writes=True,
                               path=schemas.CoursePathSchema, message="Course progress has been reset"),
     "course_summary": Operation(schemas.SummaryOutSchema, (400, 401, 403, 404, 503),
                                 path=schemas.CoursePathSchema, tag="instructor"),
@@ -171,6 +180,9 @@ def operation(spec_op, view, security, envelopes):
     for location, schema in (("path", spec_op.path), ("query", spec_op.query)):
         if schema is not None:
             doc["parameters"].append({"in": location, "schema": schema})
+    if spec_op.writes:
+        doc["parameters"].append(PREFER)
+        doc["responses"]["204"] = MINIMAL_ANSWER
     if spec_op.body is not None:
         doc["requestBody"] = {
             "required": True,
