@@ -7,6 +7,7 @@ every catalog the same questions (docs/mounting.md lists the methods).
 """
 import copy
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 COURSE_FIELDS = {"title": 1, "thumbnail": 1, "instructor": 1, "lectures": 1}
 # The projection names what may leave the service, so `password` is never even loaded.
@@ -28,6 +29,11 @@ class CourseInfo:
     instructor: object = None
     lecture_ids: tuple = field(default_factory=tuple)
     enrolled: bool = None
+
+    @cached_property
+    def current(self):
+        """The course's lectures once each, in order, as a dict (computed once per request)."""
+        return dict.fromkeys(self.lecture_ids)
 
 
 @dataclass(frozen=True)

@@ -55,14 +55,26 @@ def first_entries(sons):
     return found
 
 
-def completion_state(sons, lecture_ids):
+def unique(lecture_ids):
+    """The lecture ids once each, in order (a dict: membership and order in one).
+
+    A dict given is taken as already unique: a course's is computed once per request
+    (CourseInfo.current), since hashing an ObjectId is a Python call and a 1,000-lecture
+    course would otherwise pay for it again in every pass.
+    """
+    return lecture_ids if isinstance(lecture_ids, dict) else dict.fromkeys(lecture_ids)
+
+
+def completion_state(sons, lecture_ids, known=None):
     """(percentage, isCompleted) of stored entries over the course's current lectures.
 
     Only the course's current lectures count; an entry of a removed lecture is ignored, a
     lecture without an entry counts as not completed, and the first entry of a lecture wins.
+    `known`: the first entry of each lecture, when the caller has it already.
     """
-    known = first_entries(sons)
-    current = dict.fromkeys(lecture_ids)
+    if known is None:
+        known = first_entries(sons)
+    current = unique(lecture_ids)
     completed = 0
     for lecture in current:
         son = known.get(lecture)
@@ -139,6 +151,10 @@ class LectureList(Sequence):
         self.sons = sons if sons is not None else []
         self.stored_length = stored_length
         self.changed = {}
+        # The flag each entry had before this write first set it (for the events).
+        self.flags_before = {}
+        self._first = None
+        self._reconciled_for = None
 
     @classmethod
     def from_stored(cls, value):
@@ -170,28 +186,57 @@ class LectureList(Sequence):
             # Equal and of the same kind: 0 and 0.0 are one watchTime, but 1 is not `true`.
             if stored == value and isinstance(stored, bool) == isinstance(value, bool):
                 return
+        if key == "isCompleted" and index not in self.flags_before:
+            self.flags_before[index] = entry_done(son)
         son[key] = value
         self.changed.setdefault(index, set()).add(key)
 
+    def _index(self):
+        """({lecture: index of its first entry}, {lecture: that entry}), built once per write."""
+        if self._first is None:
+            indexes, entries = {}, {}
+            for index, son in enumerate(self.sons):
+                if is_entry(son) and entries.setdefault(son.get("lecture"), son) is son:
+                    indexes[son.get("lecture")] = index
+            self._first = (indexes, entries)
+        return self._first
+
     def first_indexes(self):
         """{lecture: index of its first entry}."""
-        found = {}
-        for index, son in enumerate(self.sons):
-            if is_entry(son):
-                found.setdefault(son.get("lecture"), index)
-        return found
+        return self._index()[0]
+
+    def first_entries(self):
+        """{lecture: its first entry} (the entries themselves: they see later changes)."""
+        return self._index()[1]
 
     def reconcile(self, lecture_ids):
         """Append an entry for each current lecture that has none; never reorder or drop.
 
         Returns {lecture: index of its entry} for every lecture that has one.
         """
-        indexes = self.first_indexes()
-        for lecture in dict.fromkeys(lecture_ids):
+        indexes, entries = self._index()
+        if self._reconciled_for is lecture_ids:  # the save rule after the service: done already
+            return indexes
+        for lecture in unique(lecture_ids):
             if lecture not in indexes:
                 indexes[lecture] = len(self.sons)
-                self.sons.append(new_entry(lecture))
+                entries[lecture] = new_entry(lecture)
+                self.sons.append(entries[lecture])
+        self._reconciled_for = lecture_ids
         return indexes
+
+    def completion(self, lecture_ids):
+        """(percentage, isCompleted) of this list over the course's current lectures (the rule)."""
+        return completion_state(self.sons, lecture_ids, self.first_entries())
+
+    def newly_completed(self, lecture_ids):
+        """Current lectures whose (first) entry this write took from not completed to completed,
+        in course order."""
+        fresh = {index for index, was in self.flags_before.items() if not was and entry_done(self.sons[index])}
+        if not fresh:
+            return []
+        indexes = self.first_indexes()
+        return [lecture for lecture in unique(lecture_ids) if indexes.get(lecture) in fresh]
 
     def appended(self):
         """(index, entry) of the entries this write appends."""
@@ -294,7 +339,7 @@ class ProgressServiceRecord(Document):
 
     def for_course(self, lecture_ids):
         """Tell the save rule which lectures the course has now (from the mount's catalog)."""
-        self.course_lectures = tuple(lecture_ids)
+        self.course_lectures = unique(lecture_ids)
         return self
 
     def to_stored(self):
@@ -314,8 +359,9 @@ class ProgressServiceRecord(Document):
             # The rule reads the course's lectures from the mount's catalog (a host's, maybe),
             # never from a collection of its own choosing: the caller must say them.
             raise ValueError("call record.for_course(lecture_ids) before saving a progress record")
-        document.lecture_progress.reconcile(lecture_ids)
-        percentage, done = completion_state(document.lecture_progress.sons, lecture_ids)
+        lectures = document.lecture_progress
+        lectures.reconcile(lecture_ids)
+        percentage, done = lectures.completion(lecture_ids)
         document.completion_percentage = percentage
         document.is_completed = done
         if not done:

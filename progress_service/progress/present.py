@@ -6,19 +6,25 @@ the same shape for the OpenAPI document; tests/test_openapi.py checks answers ag
 """
 from datetime import timezone
 
-from .models import as_utc, completion_percentage, entry_done, first_entries
+from .models import as_utc, completion_percentage, entry_done, first_entries, unique
 
 # Integers up to 2^53 print as JavaScript prints them (30, not 30.0); larger ones as floats.
 SAFE_INTEGER = 2 ** 53
 
 
 def iso_time(value):
-    """'2026-11-26T19:30:00.123Z', as Date.toISOString() writes it; None stays None."""
+    """'2026-11-26T19:30:00.123Z', as Date.toISOString() writes it; None stays None.
+
+    A naive time is UTC (as the driver stores it). datetime.isoformat is C code: a
+    1,000-lecture answer formats up to 1,000 of these.
+    """
     if value is None:
         return None
-    if value.tzinfo is not None and value.utcoffset():
+    if value.tzinfo is None:
+        return value.isoformat(timespec="milliseconds") + "Z"
+    if value.utcoffset():
         value = value.astimezone(timezone.utc)
-    return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
+    return value.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def js_number(value):
@@ -35,38 +41,45 @@ def oid(value):
     return None if value is None else str(value)
 
 
-def lecture_states(raw, lecture_ids):
+def lecture_states(raw, lecture_ids, known=None):
     """(entries shown, completed count, resume) over the course's current lectures, in course order.
 
     The first stored entry of a lecture wins; a lecture without one is not completed.
+    `known`: each lecture's first entry, when the caller (a write) has it already.
     """
-    stored = raw.get("lectureProgress")
-    known = first_entries(stored if isinstance(stored, list) else ())
+    if known is None:
+        stored = raw.get("lectureProgress")
+        known = first_entries(stored if isinstance(stored, list) else ())
     shown, completed = [], 0
-    resume = first_open = None
-    latest = None
-    for lecture in dict.fromkeys(lecture_ids):
+    resume = first_open = latest = None
+    append = shown.append
+    for lecture in unique(lecture_ids):
         son = known.get(lecture)
         if son is None:
-            done, watch_time, watched = False, 0, None
-        else:
-            done, watch_time, watched = entry_done(son), js_number(son.get("watchTime")), as_utc(son.get("lastWatched"))
-        shown.append({"lecture": str(lecture), "isCompleted": done, "watchTime": watch_time,
-                      "lastWatched": iso_time(watched)})
+            append({"lecture": str(lecture), "isCompleted": False, "watchTime": 0, "lastWatched": None})
+            if first_open is None:
+                first_open = (lecture, 0)
+            continue
+        watch_time, watched = js_number(son.get("watchTime")), son.get("lastWatched")
+        done = entry_done(son)
+        append({"lecture": str(lecture), "isCompleted": done, "watchTime": watch_time,
+                "lastWatched": iso_time(watched)})
         if done:
             completed += 1
-        else:
-            if first_open is None:
-                first_open = (lecture, watch_time)
-            if watched is not None and (latest is None or watched > latest):
+            continue
+        if first_open is None:
+            first_open = (lecture, watch_time)
+        if watched is not None:
+            watched = as_utc(watched)  # comparable with the aware time a write has just set
+            if latest is None or watched > latest:
                 latest, resume = watched, (lecture, watch_time)
     resume = resume or first_open
     return shown, completed, ({"lecture": str(resume[0]), "watchTime": resume[1]} if resume else None)
 
 
-def present(raw, course, user, user_id):
+def present(raw, course, user, user_id, known=None):
     """The `<progress>` of a stored record (raw document), for `course` and the caller `user`."""
-    shown, completed, resume = lecture_states(raw, course.lecture_ids)
+    shown, completed, resume = lecture_states(raw, course.current, known)
     percentage = completion_percentage(completed, len(shown))
     done = percentage == 100
     return {
@@ -78,11 +91,11 @@ def present(raw, course, user, user_id):
         "isCompleted": done,
         "completionPercentage": percentage,
         "lectureProgress": shown,
-        "lastAccessed": iso_time(as_utc(raw.get("lastAccessed"))),
-        "createdAt": iso_time(as_utc(raw.get("createdAt"))),
-        "updatedAt": iso_time(as_utc(raw.get("updatedAt"))),
+        "lastAccessed": iso_time(raw.get("lastAccessed")),
+        "createdAt": iso_time(raw.get("createdAt")),
+        "updatedAt": iso_time(raw.get("updatedAt")),
         # GET never writes: a course that became complete only because lectures were removed
         # shows no completion time until the next write sets one.
-        "completedAt": iso_time(as_utc(raw.get("completedAt"))) if done else None,
+        "completedAt": iso_time(raw.get("completedAt")) if done else None,
         "resume": resume,
     }

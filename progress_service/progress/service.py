@@ -14,7 +14,7 @@ from fractions import Fraction
 
 from . import signals, store
 from .exceptions import Conflict, Forbidden, InvalidInput, NotFound
-from .models import ProgressServiceRecord, completion_state, now_ms
+from .models import ProgressServiceRecord, now_ms
 from .present import present
 
 log = logging.getLogger("progress_service")
@@ -75,16 +75,23 @@ def may_read(mount, course, user_id, caller):
 
 def require_lectures(course, lecture_ids):
     """400 naming the items whose lecture is not one of the course's."""
-    current = set(course.lecture_ids)
+    current = course.current
     return [index for index, lecture in enumerate(lecture_ids) if lecture not in current]
 
 
-def _answer(mount, record_or_raw, course, user_id, caller, minimal, message=None):
+def _answer(mount, raw, course, user_id, caller, minimal, message=None, known=None):
     """The `<progress>` answer, or a minimal one (which reads nothing more)."""
     if minimal:
         return Outcome(None, message)
     user = caller or mount.catalog.user(user_id)
-    return Outcome(present(record_or_raw, course, user, user_id), message)
+    return Outcome(present(raw, course, user, user_id, known), message)
+
+
+def _answer_write(mount, done, user_id, caller, minimal, message=None):
+    """The answer to a stored write: the record as written, equal to the next GET."""
+    record = done.record
+    return _answer(mount, record.to_stored(), done.course, user_id, caller, minimal, message,
+                   known=record.lecture_progress.first_entries())
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -141,11 +148,6 @@ def resolve_flags(mount, changes):
 
 # --- writing -------------------------------------------------------------------------------
 
-def _flags(sons, indexes, lecture_ids):
-    """Completed flag of each current lecture, to see what a write really changed."""
-    return {lecture: bool(sons[indexes[lecture]].get("isCompleted", False)) for lecture in lecture_ids}
-
-
 def _backoff(attempt):
     """Sleep a little, longer after each lost race, jittered so writers spread out."""
     time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** attempt)))
@@ -163,12 +165,11 @@ def _load(records, user_id, course, create, now):
 
 @dataclass
 class Write:
-    """One stored write: the record as stored, and the state of the course before it."""
+    """One stored write: the record as stored, what it completed, and the state before it."""
 
     record: ProgressServiceRecord
     course: object
-    before: dict
-    after: dict
+    completed_lectures: list
     was_percentage: int
     was_completed: bool
     now: object
@@ -182,24 +183,22 @@ def write(mount, user_id, course, change, create=False, legacy_first=False):
     """
     mount.database.indexes.require_unique()
     records = mount.database.records_for_write()
-    lecture_ids = course.lecture_ids
+    lecture_ids = course.current
     for attempt in range(MAX_ATTEMPTS):
         now = now_ms()
         record = _load(records, user_id, course, create, now)
         lectures = record.lecture_progress
-        was_percentage, was_completed = (0, False) if record.is_new else completion_state(lectures.sons, lecture_ids)
+        was_percentage, was_completed = (0, False) if record.is_new else lectures.completion(lecture_ids)
         if not was_completed:
             # Not complete over the current lectures (GET shows completedAt null), even if the
             # stored flag predates a lecture added since: a completion now is a new one.
             record.completed_at = None
         indexes = record.for_course(lecture_ids).lecture_progress.reconcile(lecture_ids)
-        before = _flags(lectures.sons, indexes, lecture_ids)
         if not (record.is_new and legacy_first):
             change(lectures, indexes, now)
         record.last_accessed = record.updated_at = now
         store.apply_rule(record)
-        done = Write(record, course, before, _flags(lectures.sons, indexes, lecture_ids),
-                     was_percentage, was_completed, now)
+        done = Write(record, course, lectures.newly_completed(lecture_ids), was_percentage, was_completed, now)
         if _store(mount, records, done):
             _announce(done)
             return done
@@ -219,9 +218,8 @@ def _announce(done):
     """Send the host's events for what this stored write really changed, once."""
     record = done.record
     ids = {"user_id": record.user, "course_id": record.course, "progress": record}
-    for lecture, completed in done.after.items():
-        if completed and not done.before.get(lecture):
-            _send(signals.lecture_completed, lecture_id=lecture, **ids)
+    for lecture in done.completed_lectures:
+        _send(signals.lecture_completed, lecture_id=lecture, **ids)
     if record.is_completed and not done.was_completed:
         _send(signals.course_completed, **ids)
 
@@ -261,7 +259,7 @@ def mark_lecture(mount, user_id, course_id, change, minimal=False):
         _set_lecture(lectures, indexes[change.lecture], change, now)
 
     done = write(mount, user_id, course, apply, create=True, legacy_first=mount.settings.legacy_first_patch)
-    return _answer(mount, done.record.to_stored(), course, user_id, caller, minimal)
+    return _answer_write(mount, done, user_id, caller, minimal)
 
 
 def _record_position(mount, user_id, course, change):
@@ -284,7 +282,7 @@ def mark_lectures(mount, user_id, course_id, changes, minimal=False):
             _set_lecture(lectures, indexes[change.lecture], change, now)
 
     done = write(mount, user_id, course, apply, create=True)
-    return _answer(mount, done.record.to_stored(), course, user_id, caller, minimal)
+    return _answer_write(mount, done, user_id, caller, minimal)
 
 
 def complete_course(mount, user_id, course_id, minimal=False):
@@ -292,11 +290,11 @@ def complete_course(mount, user_id, course_id, minimal=False):
     course, caller = open_course(mount, user_id, course_id)
 
     def apply(lectures, indexes, now):
-        for lecture in course.lecture_ids:
+        for lecture in course.current:
             lectures.set(indexes[lecture], "isCompleted", True)
 
     done = write(mount, user_id, course, apply)
-    return _answer(mount, done.record.to_stored(), course, user_id, caller, minimal, COMPLETED_MESSAGE)
+    return _answer_write(mount, done, user_id, caller, minimal, COMPLETED_MESSAGE)
 
 
 def reset_course(mount, user_id, course_id, minimal=False):
@@ -319,5 +317,5 @@ def reset_course(mount, user_id, course_id, minimal=False):
     if changed.get("any"):
         record = done.record
         _send(signals.progress_reset, user_id=record.user, course_id=record.course, progress=record)
-    return _answer(mount, done.record.to_stored(), course, user_id, caller, minimal, RESET_MESSAGE)
+    return _answer_write(mount, done, user_id, caller, minimal, RESET_MESSAGE)
 
