@@ -7,8 +7,9 @@ keeps the ones the service's own code sent, and fails the session on any single-
 command whose filter lacks `user` or `course`.
 
 Exempt, and named with their routing on a cluster:
-- the dashboard: find (sorted by lastAccessed) and count by `user` alone, a shard-key
-  prefix, so still sent to one shard;
+- the dashboard: distinct, find (sorted by lastAccessed), count and aggregation by `user`
+  (maybe with `course` among the readable ones), a shard-key prefix, so still sent to one
+  shard;
 - the instructor views: find (sorted by createdAt), count and aggregation by `course`
   alone, sent to every shard (scatter-gather);
 - index management (createIndexes, listIndexes, dropIndexes).
@@ -97,8 +98,11 @@ def _list_query(name, command, query):
     """The named list query this read is, or None: only exact, known shapes are exempt."""
     keys = set((query or {}).keys())
     sort = _sort_fields(command)
-    if keys == {"user"}:
-        if (name == "find" and sort[:1] == ["lastAccessed"]) or name in ("aggregate", "count"):
+    # The dashboard reads by user, narrowed to the courses the caller may still read
+    # (`course: {$in: [...]}`, contract section 8) after a `distinct` of their courses:
+    # a user prefix of the shard key either way, so one shard.
+    if "user" in _conditions(query) and keys <= {"user", "course"}:
+        if (name == "find" and sort[:1] == ["lastAccessed"]) or name in ("aggregate", "count", "distinct"):
             return "dashboard"
     if keys == {"course"}:
         if (name == "find" and sort[:1] == ["createdAt"]) or name in ("aggregate", "count"):
