@@ -80,6 +80,10 @@ def register_extensions(app):
     # from app.json_provider_class (adding Document and QuerySet support on top of ours).
     app.json_provider_class = LmsJSONProvider
     app.json = LmsJSONProvider(app)
+    # flask-mongoengine-3 1.1.0 keeps the first app's config on the shared `db` (init_app
+    # fills db.config only while it is empty): without this, a second app of the process
+    # (a test, another factory call) would connect with the first app's MONGODB_SETTINGS.
+    db.config = None
     db.init_app(app)
     init_auth(app)
 
