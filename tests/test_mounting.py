@@ -8,21 +8,18 @@ and enrollment, handed to the extension through its catalog. Every test drives i
 its own test client. The guarantees of contract section 9 that need more than one app or a
 fresh interpreter are in test_mounting_guarantees.py.
 """
-import json
 import logging
 from contextlib import ExitStack, contextmanager
 
 import jwt as pyjwt
-import pytest
 from bson import ObjectId
 from flask import url_for
-from flask_mongoengine import MongoEngine
 
 from examples.host_lms import LmsJSONProvider, auth as host_auth
 from examples.host_lms.catalog import LmsCatalog
 from examples.host_lms.extensions import jwt as host_jwt
 from examples.host_lms.models import Course, CourseProgress, User
-from progress_service.progress import MountError, Progress, mount_of, service, signals, store
+from progress_service.progress import Progress, mount_of, service, signals, store
 
 from .hosting import (
     ALLOWED,
@@ -36,7 +33,7 @@ from .hosting import (
     make_host,  # noqa: F401  (fixture)
     stored,
 )
-from .support import BOTH, WIRE, make_token
+from .support import BOTH, make_token
 
 ENVELOPE_401 = {"status": "fail", "message": "Authentication required"}
 EVENTS = ("lecture_completed", "course_completed", "progress_reset")

@@ -76,10 +76,9 @@ def load_config(app, overrides):
 
 def register_extensions(app):
     """Our JSON, the database, sign-in."""
-    # Set as the provider class, not only as app.json: flask-mongoengine rebuilds app.json
-    # from app.json_provider_class (adding Document and QuerySet support on top of ours).
+    # The provider class, not an app.json instance: flask-mongoengine's init_app rebuilds
+    # app.json from app.json_provider_class (adding Document and QuerySet support to ours).
     app.json_provider_class = LmsJSONProvider
-    app.json = LmsJSONProvider(app)
     # flask-mongoengine-3 1.1.0 keeps the first app's config on the shared `db` (init_app
     # fills db.config only while it is empty): without this, a second app of the process
     # (a test, another factory call) would connect with the first app's MONGODB_SETTINGS.
