@@ -1,26 +1,24 @@
-"""An example host LMS: its own pages, sign-in, error pages and database, with progress mounted.
+"""An example host LMS: flask-mongoengine models, its own sign-in and pages, progress mounted.
 
-    export LMS_JWT_SECRET_KEY=... LMS_MONGODB_SETTINGS='{"host": "mongodb://127.0.0.1:27017/lms"}'
     flask --app examples.host_lms lms add-user ada@example.com "Ada" --password pw
-    flask --app examples.host_lms lms add-course "Flask 101" Intro Routing Testing
-    flask --app examples.host_lms run     # POST /login, then /lms/api/progress/...
+    flask --app examples.host_lms run      # POST /login, then /lms/api/progress/...
 
-It is also what tests/test_mounting.py drives end to end.
+README.md walks through it with curl; tests/test_mounting.py drives it end to end.
 """
-import mongoengine
 from bson import ObjectId
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
-from progress_service.progress import Progress
-
 from .auth import init_auth
-from .catalog import LmsCatalog
+from .cli import lms_cli
 from .errors import register_error_pages
-from .models import ALIAS
+from .extensions import db
+from .views import bp as lms_bp
 
 DEFAULTS = {
-    "MONGODB_SETTINGS": {"host": "mongodb://127.0.0.1:27017/lms"},
+    # flask-mongoengine connects this under MongoEngine's default alias, which is also the
+    # progress feature's default PROGRESS_DB_ALIAS: both use this one connection.
+    "MONGODB_SETTINGS": {"host": "mongodb://127.0.0.1:27017/lms?directConnection=true"},
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     # Sign-in: the token in an HTTP-only cookie named `token`, the user id in `userId`,
     # as the original Node LMS issued them.
@@ -29,11 +27,10 @@ DEFAULTS = {
     "JWT_IDENTITY_CLAIM": "userId",
     "JWT_COOKIE_CSRF_PROTECT": False,
     "JWT_COOKIE_SECURE": False,  # the example serves plain http on localhost
-    # The progress feature reads these from our config.
+    # Our pages call the progress API from the address `flask run` serves them on.
+    "CLIENT_URL": "http://127.0.0.1:5000",
     "LMS_MOUNT_PROGRESS": True,
     "LMS_PROGRESS_PREFIX": "/lms/api/progress",
-    "PROGRESS_DB_ALIAS": ALIAS,
-    "CLIENT_URL": "http://localhost:5000",
 }
 
 
@@ -51,44 +48,50 @@ class LmsJSONProvider(DefaultJSONProvider):
 
 
 def create_app(config=None):
-    """The host app: settings, database, sign-in, error pages, pages, commands, then progress."""
+    """The LMS: settings, extensions, error pages, pages, commands, then course progress."""
     app = Flask(__name__)
-    app.config.from_mapping(DEFAULTS)
-    app.config.from_prefixed_env("LMS")
-    app.config.update(config or {})
-    if not app.config.get("JWT_SECRET_KEY"):
-        raise RuntimeError("set JWT_SECRET_KEY (LMS_JWT_SECRET_KEY in the environment)")
-    app.json = LmsJSONProvider(app)
-    connect_database(app)
-    init_auth(app)
+    load_config(app, config)
+    register_extensions(app)
     register_error_pages(app)
-    register_views(app)
+    register_blueprints(app)
     register_commands(app)
     if app.config["LMS_MOUNT_PROGRESS"]:
-        mount_progress(app)
+        # Imported here: the LMS, its models and its commands work without the feature.
+        from progress_service.progress import Progress
+
+        from .catalog import LmsCatalog
+
+        Progress(app, url_prefix=app.config["LMS_PROGRESS_PREFIX"], catalog=LmsCatalog(), name="lms_progress")
     return app
 
 
-def connect_database(app):
-    """Our own MongoEngine connection, under our own alias (lazy: no socket yet)."""
-    mongoengine.connect(alias=ALIAS, **{"uuidRepresentation": "standard", **app.config["MONGODB_SETTINGS"]})
+def load_config(app, overrides):
+    """Defaults, then LMS_* environment variables, then `overrides`; a secret is required."""
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_prefixed_env("LMS")
+    app.config.update(overrides or {})
+    if not app.config.get("JWT_SECRET_KEY"):
+        raise RuntimeError("set JWT_SECRET_KEY (LMS_JWT_SECRET_KEY in the environment)")
 
 
-def register_views(app):
-    """Our pages and API."""
-    from .views import bp
+def register_extensions(app):
+    """Our JSON, the database, sign-in."""
+    # The provider class, not an app.json instance: flask-mongoengine's init_app rebuilds
+    # app.json from app.json_provider_class (adding Document and QuerySet support to ours).
+    app.json_provider_class = LmsJSONProvider
+    # flask-mongoengine-3 1.1.0 keeps the first app's config on the shared `db` (init_app
+    # fills db.config only while it is empty): without this, a second app of the process
+    # (a test, another factory call) would connect with the first app's MONGODB_SETTINGS.
+    db.config = None
+    db.init_app(app)
+    init_auth(app)
 
-    app.register_blueprint(bp)
+
+def register_blueprints(app):
+    """Our pages and JSON API."""
+    app.register_blueprint(lms_bp)
 
 
 def register_commands(app):
-    """`flask --app examples.host_lms lms add-user|add-course`."""
-    from .cli import lms_cli
-
+    """`flask --app examples.host_lms lms add-user|add-course|enroll`."""
     app.cli.add_command(lms_cli)
-
-
-def mount_progress(app):
-    """Course progress under our prefix, on our database alias, reading our course schema."""
-    Progress(app, url_prefix=app.config["LMS_PROGRESS_PREFIX"], catalog=LmsCatalog(),
-             name="lms_progress")

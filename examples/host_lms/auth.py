@@ -1,11 +1,9 @@
-"""The host's own sign-in: its JWTManager, its loaders, its `token` cookie."""
+"""The LMS's own sign-in: its JWTManager's loaders, signed-out tokens, the current user."""
 from bson import ObjectId
 from flask import current_app, jsonify
-from flask_jwt_extended import JWTManager
 
+from .extensions import jwt
 from .models import User
-
-jwt = JWTManager()
 
 
 def init_auth(app):

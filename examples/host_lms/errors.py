@@ -6,6 +6,7 @@ PAGE = """<!doctype html>
 <body><h1>{{ name }}</h1><p>{{ text }}</p><p><a href="/">Back to the courses</a></p></body></html>
 """
 TEXTS = {
+    403: "You may not see this page.",
     404: "We could not find that page.",
     405: "That page does not accept this kind of request.",
     413: "That upload is too large.",

@@ -1,46 +1,84 @@
-"""The host LMS's own documents: its schema, not the original Node app's.
+"""The LMS's documents: accounts, courses, lectures, and its view of the progress records.
 
-Accounts live in `accounts`, courses in `catalog_courses` with their lectures embedded as
-`course_lectures`; there is no `lectures` collection. The progress feature reaches them only
-through `LmsCatalog` (catalog.py).
+Declared as flask-mongoengine apps usually are, on `db.Document` (its querysets add
+`first_or_404` and `paginate`), with plain MongoEngine field classes: flask-mongoengine-3's
+own fields take WTForms arguments (`validators` there means form validators), which this LMS
+has no use for. References name their class ("User", "Course", "Lecture"), so the classes
+may be declared in any order; MongoEngine resolves the names in its global registry, which
+is why the progress extension declares no class under these names. No `db_alias`: the
+connection is flask-mongoengine's, under MongoEngine's default alias.
 """
-from bson import ObjectId
 from mongoengine import (
-    Document,
+    BooleanField,
+    DateTimeField,
+    EmailField,
     EmbeddedDocument,
     EmbeddedDocumentListField,
+    FloatField,
     IntField,
-    ObjectIdField,
+    ListField,
+    ReferenceField,
     StringField,
 )
 
-ALIAS = "lms"
+from .extensions import db
+
+ROLES = ("student", "instructor", "admin")
 
 
-class User(Document):
-    """A learner or a teacher; the password is stored hashed."""
+class User(db.Document):
+    """An account: a student, an instructor or an admin; the password is stored hashed."""
 
-    meta = {"collection": "accounts", "db_alias": ALIAS}
-    full_name = StringField(required=True)
-    email = StringField(required=True, unique=True)
-    password_hash = StringField(required=True)
-    role = StringField(default="student")
-    photo = StringField()
-
-
-class Lesson(EmbeddedDocument):
-    """A lecture, embedded in its course (this host has no lectures collection)."""
-
-    lesson_id = ObjectIdField(db_field="_id", default=ObjectId)
-    title = StringField(required=True)
-    minutes = IntField(default=0)
-
-
-class Course(Document):
-    """A course with its lectures in teaching order."""
-
-    meta = {"collection": "catalog_courses", "db_alias": ALIAS}
+    meta = {"collection": "accounts"}
     name = StringField(required=True)
-    cover = StringField()
-    teacher = ObjectIdField()
-    course_lectures = EmbeddedDocumentListField(Lesson)
+    email = EmailField(required=True, unique=True)
+    password_hash = StringField(required=True)
+    role = StringField(choices=ROLES, default="student")
+    avatar = StringField()
+
+
+class Course(db.Document):
+    """A course: its lectures in teaching order and the students enrolled in it."""
+
+    meta = {"collection": "catalog_courses", "indexes": ["students"]}
+    title = StringField(required=True)
+    thumbnail = StringField()
+    instructor = ReferenceField("User")
+    lectures = ListField(ReferenceField("Lecture"))
+    students = ListField(ReferenceField("User"))
+
+
+class Lecture(db.Document):
+    """A lecture of one course; `duration` in seconds lets watching it complete it."""
+
+    meta = {"collection": "catalog_lectures"}
+    course = ReferenceField("Course")
+    title = StringField(required=True)
+    duration = IntField(min_value=0)
+    video_url = StringField()
+
+
+class LectureProgress(EmbeddedDocument):
+    """One lecture's entry in a progress record (entries carry more fields: kept, not read)."""
+
+    meta = {"strict": False}
+    lecture = ReferenceField("Lecture")
+    is_completed = BooleanField(db_field="isCompleted", default=False)
+    watch_time = FloatField(db_field="watchTime", default=0)
+    last_watched = DateTimeField(db_field="lastWatched")
+
+
+class CourseProgress(db.Document):
+    """A student's progress in a course, for the admin page: the progress feature writes these.
+
+    Read-only here: the progress feature owns the collection, its rule and its indexes, so
+    this class declares no index and the LMS never saves one.
+    """
+
+    meta = {"collection": "courseprogresses", "strict": False, "auto_create_index": False}
+    user = ReferenceField("User")
+    course = ReferenceField("Course")
+    is_completed = BooleanField(db_field="isCompleted", default=False)
+    completion_percentage = IntField(db_field="completionPercentage", default=0)
+    lecture_progress = EmbeddedDocumentListField(LectureProgress, db_field="lectureProgress")
+    last_accessed = DateTimeField(db_field="lastAccessed")
