@@ -94,6 +94,32 @@ class EmbeddedServer:
         self.process = None
 
 
+def _mongomock_find_with_expressions():
+    """Teach mongomock what find projections with aggregation expressions do (MongoDB 4.4+).
+
+    mongomock refuses `{"enrolled": {"$in": [...]}}` in a find projection, which the real
+    servers take; its aggregation evaluates the same expressions, so such a find runs as
+    $match + $project there. The gap is mongomock's, so it is filled here, not in the product.
+    """
+    original = mongomock.collection.Collection.find
+    if getattr(original, "expressions_filled", False):
+        return
+
+    def find(self, filter=None, projection=None, *args, **kwargs):
+        """find, with aggregation expressions in the projection evaluated by $project."""
+        if isinstance(projection, dict) and any(
+                isinstance(value, dict) and any(str(key).startswith("$") for key in value)
+                for value in projection.values()):
+            return iter(list(self.aggregate([{"$match": filter or {}}, {"$project": projection}])))
+        return original(self, filter, projection, *args, **kwargs)
+
+    find.expressions_filled = True
+    mongomock.collection.Collection.find = find
+
+
+_mongomock_find_with_expressions()
+
+
 def database_config(db_uri):
     """(config, disconnect) pointing an app at `db_uri`.
 

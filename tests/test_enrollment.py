@@ -138,14 +138,14 @@ def test_enrollment_off_is_the_original_behaviour(client, lms, app_config):
 
 
 class ReplyBytes(monitoring.CommandListener):
-    """The size of each reply to an aggregate on `courses`."""
+    """The size of each reply to a find on `courses`."""
 
     def __init__(self):
         self.sizes = []
         self.pending = set()
 
     def started(self, event):
-        if event.command_name == "aggregate" and event.command.get("aggregate") == "courses":
+        if event.command_name == "find" and event.command.get("find") == "courses":
             self.pending.add(event.request_id)
 
     def succeeded(self, event):

@@ -13,7 +13,8 @@ from flask_jwt_extended import JWTManager
 
 from . import auth, settings as mount_settings, signals  # noqa: F401  (signals: re-exported for hosts)
 from .catalog import CourseInfo, HostCatalog, MongoCatalog, UserInfo, bind_catalog  # noqa: F401
-from .database import Database, MountError
+from .database import Database
+from .exceptions import MountError
 from .openapi import SUFFIX as OPENAPI_SUFFIX, bp as openapi_bp
 from .routes import bp
 

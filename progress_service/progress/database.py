@@ -18,7 +18,7 @@ from pymongo import MongoClient, ReadPreference
 from pymongo.errors import OperationFailure
 
 from . import compat
-from .exceptions import Unavailable
+from .exceptions import MountError, Unavailable
 
 log = logging.getLogger("progress_service")
 
@@ -35,10 +35,6 @@ READ_PREFERENCES = {
     "secondarypreferred": ReadPreference.SECONDARY_PREFERRED,
     "nearest": ReadPreference.NEAREST,
 }
-
-
-class MountError(RuntimeError):
-    """The extension cannot be mounted as configured; raised by init_app, before any request."""
 
 
 def _uri_options(uri):
@@ -90,6 +86,7 @@ class Database:
             self._client_kwargs = client_settings(settings)
         self._lock = threading.Lock()
         self._client = None
+        self._client_db = None
         self._client_pid = None
         self._views = None
         self.indexes = IndexGuard()
@@ -101,6 +98,9 @@ class Database:
             with self._lock:
                 if self._client is None or self._client_pid != pid:
                     self._client = MongoClient(**self._client_kwargs)
+                    # One Database object for the client's life: get_default_database() makes
+                    # a new one on every call.
+                    self._client_db = self._client.get_default_database()
                     self._client_pid = pid
                     self._views = None
         return self._client
@@ -110,13 +110,17 @@ class Database:
         if self.uses_host_connection:
             # The host's connection, as MongoEngine hands it out (it caches the Database).
             return get_db(self.alias)
-        return self._own_client().get_default_database()
+        self._own_client()
+        return self._client_db
 
     def _collections(self):
         """(db, records, records read from the primary), cached while the Database object lasts."""
         db = self.db()
         views = self._views
         if views is None or views[0] is not db:
+            if views is not None:
+                # The host pointed its alias at another database: check the indexes there too.
+                self.indexes = IndexGuard()
             records = db[RECORDS]
             # A write reads what it will change from the primary, whatever the read preference:
             # a secondary's stale copy would fail the write's condition (spurious 409s) or
@@ -132,6 +136,12 @@ class Database:
     def records_for_write(self):
         """The courseprogresses collection, read from the primary."""
         return self._collections()[2]
+
+    def ensure_indexes(self):
+        """Check our indexes in the database in use now (creating what is missing); the guard."""
+        records = self.records_for_write()  # first: a different database gets a guard of its own
+        self.indexes.ensure(records)
+        return self.indexes
 
     def ping(self):
         """Raise unless the database answers."""

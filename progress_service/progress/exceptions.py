@@ -1,6 +1,10 @@
 """Failures of the progress operations, free of Flask; envelope.py turns them into HTTP."""
 
 
+class MountError(RuntimeError):
+    """The extension cannot be mounted as configured; raised by init_app, before any request."""
+
+
 class ProgressError(Exception):
     """A failure the client is told about: an HTTP status, a message, optional field errors."""
 

@@ -42,7 +42,7 @@ def authenticated(view):
         user_id = auth.current_user_id(here.settings.identity_claim)
         g.progress_user_id = user_id  # for the standalone app's request log
         auth.check_origin(here.settings.origins)
-        here.database.indexes.ensure(here.database.records_for_write())
+        here.database.ensure_indexes()
         return view(here, user_id, **kwargs)
 
     return wrapper

@@ -133,7 +133,7 @@ def seed_demo_command(lectures, output):
 def ensure_indexes_command():
     """Create the courseprogresses indexes (unique user+course, dashboard, instructor views)."""
     database = mount_of(current_app).database
-    database.indexes.ensure(database.records_for_write())
+    database.ensure_indexes()
     if database.indexes.problem:
         raise click.ClickException(database.indexes.problem)
     click.echo("indexes ensured on courseprogresses")

@@ -19,7 +19,7 @@ def readyz():
     database = mount_of(current_app).database
     try:
         database.ping()
-        database.indexes.ensure(database.records_for_write())
+        database.ensure_indexes()
     except UNAVAILABLE:
         return failure(503, "The database is unavailable", headers={"Retry-After": "5"})
     if database.indexes.problem:
