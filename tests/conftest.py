@@ -11,6 +11,7 @@ from .support import Lms, Api, SECRET, start_embedded_server
 
 # Audits every command the service sends on the wire server for the shard key (issue 3, point 9).
 pytest_plugins = ["tests.command_audit"]
+pytest_plugins += ["tests.lrs"]  # Ralph, a real xAPI LRS: fixtures ralph_lrs, own_ralph_lrs
 
 
 def pytest_configure(config):
