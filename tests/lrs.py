@@ -62,6 +62,7 @@ class RalphLRS:
 
     def __init__(self, mongo_port, mongo_host="127.0.0.1", database=None, workdir=None,
                  homepage="https://lms.example.com", mongo_timeout_ms=MONGO_TIMEOUT_MS):
+        """Choose port, database and credentials; nothing runs until start()."""
         self.mongo_uri = (f"mongodb://{mongo_host}:{mongo_port}/?directConnection=true"
                           f"&serverSelectionTimeoutMS={mongo_timeout_ms}")
         self.database = database or f"lrs_{uuid.uuid4().hex[:12]}"
@@ -88,7 +89,7 @@ class RalphLRS:
         return (self.username, self.password)
 
     def _env(self):
-        """Ralph's environment: its app dir and backend, none of the caller's Ralph or Python settings."""
+        """Ralph's environment: its app dir and backend, none of our Ralph or Python settings."""
         # A stray RALPH_* or PYTHONPATH/PYTHONHOME would configure or break the other venv.
         env = {key: value for key, value in os.environ.items()
                if not key.startswith("RALPH_") and key not in ("PYTHONPATH", "PYTHONHOME")}
@@ -204,8 +205,8 @@ class RalphLRS:
         if set(params) <= CHECKABLE:
             stored = self.count_stored(_mongo_filter(params))
             if stored != len(found):
-                raise LRSPagingError(
-                    f"Ralph's paging returned {len(found)} statements, the collection holds {stored}")
+                raise LRSPagingError(f"Ralph's paging returned {len(found)} statements,"
+                                     f" the collection holds {stored}")
         return found
 
     def count_stored(self, query=None):
@@ -256,7 +257,7 @@ def ralph_lrs(wire_server, tmp_path_factory):
 
 @pytest.fixture
 def own_ralph_lrs(wire_server, tmp_path):
-    """A Ralph LRS of this test's own (database, port, credentials): stop() and start() it freely."""
+    """A Ralph LRS of the test's own (database, port, credentials): stop() and start() it."""
     lrs = RalphLRS(wire_server.port, workdir=tmp_path / "ralph").start()
     yield lrs
     lrs.close()

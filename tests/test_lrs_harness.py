@@ -15,7 +15,8 @@ from bson import ObjectId
 
 from .lrs import LRSPagingError, RalphLRS
 from .support import EmbeddedServer
-from .xapi import HOMEPAGE, PROGRESS, agent, course_progressed, sample_statements, validate_statements
+from .xapi import (HOMEPAGE, PROGRESS, agent, course_progressed, sample_statements,
+                   validate_statements)
 
 
 def new_user():

@@ -20,6 +20,7 @@ def _without(key):
 def _set(value, *path):
     """A mutation setting statement[path...] = value."""
     def mutate(statement):
+        """Walk down `path` and set its last key."""
         for key in path[:-1]:
             statement = statement[key]
         statement[path[-1]] = value
@@ -57,7 +58,8 @@ REFUSED = {
                             "not ISO 8601 UTC with Z"),
     "version 2.0.0": (COURSE, _set("2.0.0", "version"), "version: String should match pattern"),
     "version 1.0.0": (COURSE, _set("1.0.0", "version"), "version must be '1.0.3'"),
-    "empty context": (COURSE, _set({}, "context"), "context: Statements may not contain empty values"),
+    "empty context": (COURSE, _set({}, "context"),
+                      "context: Statements may not contain empty values"),
     "completion as a string": (COURSE, _set("true", "result", "completion"),
                                "result.completion: Input should be a valid boolean"),
     "completed course without completion": (COURSE, _without("result"), "result.completion true"),
@@ -67,7 +69,8 @@ REFUSED = {
                             "must be an integer 0-100"),
     "progress above 100": (PROGRESS_STATEMENT, _set({PROGRESS: 101}, "result", "extensions"),
                            "must be an integer 0-100"),
-    "progress without the course title": (PROGRESS_STATEMENT, lambda s: s["object"].pop("definition"),
+    "progress without the course title": (PROGRESS_STATEMENT,
+                                          lambda s: s["object"].pop("definition"),
                                           "definition.name['en-US']"),
     "completed lecture without its course": (LECTURE, _without("context"),
                                              "contextActivities.parent"),
@@ -106,7 +109,7 @@ def test_refused(problems_by_case, case):
 
 
 def test_other_statements_pass_without_the_contract():
-    """contract=False checks xAPI and the general rules only: another verb passes, a bad id does not."""
+    """contract=False checks xAPI and the general rules only: another verb passes, a bad id not."""
     other = sample_statements()[COURSE]
     other["verb"]["id"] = "http://adlnet.gov/expapi/verbs/experienced"
     bad = copy.deepcopy(other)

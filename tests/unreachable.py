@@ -20,6 +20,7 @@ class SilentServer:
     """A TCP server that accepts every connection and never answers; `endpoint`, `accepted`."""
 
     def __init__(self):
+        """Listen on a free port and start accepting in a thread."""
         self.listener = socket.create_server(("127.0.0.1", 0))
         # A short accept timeout lets the thread notice close() without racing on the socket.
         self.listener.settimeout(0.05)

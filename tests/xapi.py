@@ -31,12 +31,14 @@ CHECK_SCRIPT = Path(__file__).with_name("xapi_check.py")
 
 
 def validate_statements(statements, contract=True):
-    """Problems of `statements` (a list of dicts) by Ralph's strict models and our rules; [] if valid.
+    """Problems of `statements` (dicts) by Ralph's strict models and our rules; [] if valid.
 
     Runs tests/xapi_check.py under .venv-ralph's Python (one process per call: pass a batch).
     `contract=False` checks xAPI and the general rules only, not the service's three shapes.
     """
-    command = [ralph_executable("python"), str(CHECK_SCRIPT)] + ([] if contract else ["--no-contract"])
+    command = [ralph_executable("python"), str(CHECK_SCRIPT)]
+    if not contract:
+        command.append("--no-contract")
     done = subprocess.run(command, input=json.dumps(list(statements)), capture_output=True,
                           text=True, timeout=120)
     if done.returncode != 0:
@@ -75,8 +77,9 @@ def _statement(user_id, verb, target, homepage, **extra):
 
 def lecture_completed(user_id, course_id, lecture_id, homepage=HOMEPAGE):
     """`completed` a lecture, its course as the parent activity."""
+    parent = course_activity(course_id, homepage=homepage)
     return _statement(user_id, COMPLETED, lecture_activity(lecture_id, homepage), homepage,
-                      context={"contextActivities": {"parent": [course_activity(course_id, homepage=homepage)]}})
+                      context={"contextActivities": {"parent": [parent]}})
 
 
 def course_progressed(user_id, course_id, title, progress, homepage=HOMEPAGE):
@@ -92,7 +95,7 @@ def course_completed(user_id, course_id, homepage=HOMEPAGE):
 
 
 def sample_statements(user_id=None, homepage=HOMEPAGE):
-    """One statement of each contract shape for one (new) user and course: [lecture, progress, course]."""
+    """One statement of each contract shape, one user and course: [lecture, progress, course]."""
     user_id = str(user_id or ObjectId())
     course_id, lecture_id = str(ObjectId()), str(ObjectId())
     return [lecture_completed(user_id, course_id, lecture_id, homepage),

@@ -68,7 +68,9 @@ def model_problems(statement):
         found = [f"{'.'.join(map(str, item['loc'])) or '(statement)'}: {item['msg']}"
                  for item in error.errors()]
         more = len(found) - MAX_MODEL_ERRORS
-        return found[:MAX_MODEL_ERRORS] + ([f"... and {more} more model errors"] if more > 0 else [])
+        if more > 0:
+            found[MAX_MODEL_ERRORS:] = [f"... and {more} more model errors"]
+        return found
     return []
 
 
@@ -88,13 +90,15 @@ def general_problems(statement):
     else:
         extra = sorted(set(actor) - {"objectType", "account"})
         if extra:
-            problems.append(f"actor: only objectType and account allowed (no person data), got {extra}")
+            problems.append("actor: only objectType and account allowed (no person data),"
+                            f" got {extra}")
         account = actor.get("account")
         if not isinstance(account, dict) or set(account) != {"homePage", "name"}:
             problems.append("actor.account: must have exactly homePage and name")
         else:
             if not is_irl(account["homePage"]):
-                problems.append(f"actor.account.homePage: not an http(s) IRL: {account['homePage']!r}")
+                problems.append("actor.account.homePage: not an http(s) IRL:"
+                                f" {account['homePage']!r}")
             if not isinstance(account["name"], str) or not account["name"]:
                 problems.append("actor.account.name: must be a non-empty string")
     verb_id = dig(statement, "verb", "id")
@@ -121,7 +125,8 @@ def _activity_under(activity, homepage, kind):
 def contract_problems(statement):
     """The three statement shapes the progress service sends (see tests/xapi.py)."""
     problems = []
-    homepage, name = dig(statement, "actor", "account", "homePage"), dig(statement, "actor", "account", "name")
+    homepage = dig(statement, "actor", "account", "homePage")
+    name = dig(statement, "actor", "account", "name")
     if not (isinstance(homepage, str) and isinstance(name, str)):
         return ["contract: actor.account with homePage and name needed"]
     if not OBJECT_ID_RE.match(name):
