@@ -53,3 +53,25 @@ bench: install
 
 clean:
 	rm -rf $(VENV) $(LOWEST_VENV) var .pytest_cache
+
+# Ralph, a real xAPI LRS for the tests (tests/lrs.py), in its own venv: its `cli` extra pins
+# click<8.2.1, which clashes with .venv. Same stamp scheme as .venv; `make test` needs it.
+RALPH_VENV  := .venv-ralph
+RALPH_STAMP := $(RALPH_VENV)/.installed-$(shell cksum < requirements-ralph.txt | cut -d' ' -f1)
+
+.PHONY: ralph clean-ralph
+
+$(RALPH_STAMP): requirements-ralph.txt
+	test -x $(RALPH_VENV)/bin/python || $(PYTHON) -m venv $(RALPH_VENV)
+	$(RALPH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-ralph.txt
+	rm -f $(RALPH_VENV)/.installed-*
+	touch $@
+
+ralph: $(RALPH_STAMP)
+
+test test-lowest: ralph
+
+clean: clean-ralph
+
+clean-ralph:
+	rm -rf $(RALPH_VENV)

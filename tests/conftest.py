@@ -12,6 +12,7 @@ from .support import Lms, Api, SECRET, database_config, start_embedded_server
 # Audits every command the service sends on the wire server for the shard key (issue 3, point 9).
 pytest_plugins = ["tests.command_audit"]
 pytest_plugins.append("tests.mongoose_driver")  # real Mongoose 8: fixtures mongoose, mongoose_db
+pytest_plugins.append("tests.lrs")  # Ralph, a real xAPI LRS: fixtures ralph_lrs, own_ralph_lrs
 
 
 def pytest_configure(config):
