@@ -23,3 +23,21 @@ logconfig_dict = {
     },
     "handlers": {"stdout": {"()": "progress_service.standalone.logs.StdoutHandler"}},
 }
+
+
+def post_worker_init(worker):
+    """In each worker, after the fork: start the xAPI relay (nothing without PROGRESS_XAPI_ENDPOINT).
+
+    It checks first that the database takes transactions; if not, the worker fails to boot
+    and gunicorn stops, saying why, rather than serving writes whose statements would be lost.
+    """
+    from progress_service.progress import start_background
+
+    start_background(worker.wsgi)
+
+
+def worker_exit(server, worker):
+    """A worker stopping: its relay gives the lease up, so another worker takes over at once."""
+    from progress_service.progress import stop_background
+
+    stop_background(getattr(worker, "wsgi", None))

@@ -15,6 +15,8 @@ from . import auth, settings as mount_settings, signals  # noqa: F401  (signals:
 from .catalog import CourseInfo, HostCatalog, MongoCatalog, UserInfo, bind_catalog  # noqa: F401
 from .database import Database
 from .exceptions import MountError
+from .outbox import Outbox
+from .relay import Relay
 from .openapi import SUFFIX as OPENAPI_SUFFIX, bp as openapi_bp
 from .routes import bp
 
@@ -27,7 +29,8 @@ JWT_DEFAULTS = {
     "JWT_COOKIE_CSRF_PROTECT": False,
 }
 
-__all__ = ["Progress", "Mount", "MountError", "CourseInfo", "UserInfo", "MongoCatalog", "signals", "mount_of"]
+__all__ = ["Progress", "Mount", "MountError", "CourseInfo", "UserInfo", "MongoCatalog", "signals", "mount_of",
+           "start_background", "stop_background"]
 
 
 @dataclass
@@ -39,7 +42,8 @@ class Mount:
     settings: mount_settings.Settings
     database: Database
     catalog: object
-    outbox: object = None
+    outbox: Outbox = None
+    relay: Relay = None
     # The OpenAPI document as served, by script root (built on first request).
     openapi_cache: dict = field(default_factory=dict)
 
@@ -47,6 +51,26 @@ class Mount:
 def mount_of(app, name=DEFAULT_NAME):
     """The Mount registered on `app` under blueprint name `name`."""
     return app.extensions[EXTENSION_KEY][name]
+
+
+def start_background(app):
+    """Start what runs beside the requests: each xAPI mount's relay, in this process.
+
+    Call it after the fork (gunicorn's post_worker_init does, see docs/xapi.md); a mount's
+    first request starts its relay too. It first checks that the database takes transactions,
+    and raises (so a gunicorn worker fails to boot, saying why) when it does not.
+    """
+    for mount in getattr(app, "extensions", {}).get(EXTENSION_KEY, {}).values():
+        if mount.relay is not None:
+            mount.outbox.check_deployment()
+            mount.relay.ensure_started()
+
+
+def stop_background(app):
+    """Stop this process's relays and give their lease up (a worker shutting down)."""
+    for mount in getattr(app, "extensions", {}).get(EXTENSION_KEY, {}).values():
+        if mount.relay is not None:
+            mount.relay.stop()
 
 
 class Progress:
@@ -79,6 +103,10 @@ class Progress:
         catalog = bind_catalog(catalog or self.catalog, database)
         prefix = url_prefix or self.url_prefix or mount_settings.DEFAULT_PREFIX
         mount = Mount(name, prefix, config, database, catalog)
+        if config.xapi is not None:
+            # Objects only: no thread and no socket until start_background() or a request.
+            mount.outbox = Outbox(config, database)
+            mount.relay = Relay(mount.outbox, config.xapi)
         if "flask-jwt-extended" not in app.extensions:
             self._own_jwt(app)
         app.extensions[EXTENSION_KEY] = {**mounts, name: mount}

@@ -152,9 +152,13 @@ def answer(outcome):
 @bp.before_request
 def limit_body():
     """413 before any work for a declared body over the limit (mounted apps included)."""
+    here = mount()
     length = request.content_length
-    if length is not None and length > mount().settings.max_body:
+    if length is not None and length > here.settings.max_body:
         raise RequestEntityTooLarge()
+    if here.relay is not None:
+        # Deployments that don't call start_background() still deliver, from the first request.
+        here.relay.ensure_started()
 
 
 @bp.after_request

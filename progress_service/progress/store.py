@@ -17,14 +17,19 @@ def find(records, user_id, course_id):
     return records.find_one({"user": user_id, "course": course_id})
 
 
-def apply_rule(record):
-    """Run the save rule (the pre_save signal) on a record about to be written."""
-    signals.pre_save.send(ProgressServiceRecord, document=record)
-
-
 def is_number(value):
     """A numeric __v ($inc works on it; a bool is not a version)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def apply_rule(record):
+    """Run the save rule (the pre_save signal) on a record about to be written, and give it the
+    version it will have once written: 0 for a new record, one more than read, or 1 for a
+    record stored without a numeric __v."""
+    signals.pre_save.send(ProgressServiceRecord, document=record)
+    if not record.is_new:
+        read_version = record.read_state[0]
+        record.version = read_version + 1 if is_number(read_version) else 1
 
 
 def conditional_update(record):
@@ -53,11 +58,9 @@ def conditional_update(record):
     update = {"$set": sets}
     if is_number(read_version):
         update["$inc"] = {"__v": 1}
-        record.version = read_version + 1
     else:
         # No __v, null, or not a number: $inc would fail on mongod; the first write gives it one.
-        sets["__v"] = 1
-        record.version = 1
+        sets["__v"] = record.version
     # {"__v": None} matches a missing __v as well as a null one; the same for updatedAt.
     condition = {"_id": record.id, "user": record.user, "course": record.course,
                  "__v": read_version, "updatedAt": read_updated_at}

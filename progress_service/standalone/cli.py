@@ -137,3 +137,33 @@ def ensure_indexes_command():
     if database.indexes.problem:
         raise click.ClickException(database.indexes.problem)
     click.echo("indexes ensured on courseprogresses")
+
+
+def _outbox():
+    """This app's outbox, or a clear error when xAPI is not configured."""
+    mount = mount_of(current_app)
+    if mount.outbox is None:
+        raise click.ClickException("xAPI is not configured: set PROGRESS_XAPI_ENDPOINT (docs/xapi.md)")
+    return mount
+
+
+@progress_cli.command("xapi-status")
+@needs_database
+def xapi_status_command():
+    """How many statements wait for the LRS, how many are parked, and the oldest one's age."""
+    status = _outbox().outbox.status()
+    age = status["oldest_waiting_seconds"]
+    click.echo(json.dumps(status))
+    click.echo(f"{status['waiting']} waiting (oldest {age if age is not None else '-'} s), "
+               f"{status['parked']} parked", err=True)
+
+
+@progress_cli.command("xapi-retry")
+@needs_database
+def xapi_retry_command():
+    """Send the parked statements again (now, from this process, then by the service's relay)."""
+    mount = _outbox()
+    retried = mount.outbox.unpark()
+    mount.relay.send_due(owner=f"cli:{ObjectId()}")
+    status = mount.outbox.status()
+    click.echo(json.dumps({"retried": retried, **status}))
