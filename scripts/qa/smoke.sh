@@ -591,4 +591,21 @@ check "cookie PATCH from the allowed origin, minimal -> 204 exposing Preference-
     @header:Access-Control-Allow-Origin "$ALLOWED_ORIGIN" \
     @header:Access-Control-Expose-Headers '~(?i)(^|[ ,])preference-applied($|[ ,])'
 
+if [ -n "$INSTRUCTOR_TOKEN" ]; then
+    echo "== the course's instructor may write too; a position update creates the record (section 8)"
+    request_cookie "token=$INSTRUCTOR_TOKEN" PATCH "$P/lectures/$L0" '{"watchTime": 30}' -H "$MINIMAL"
+    check "instructor's first PATCH, position only, minimal -> 204" 204 \
+        @header:Preference-Applied return=minimal
+    request_cookie "token=$INSTRUCTOR_TOKEN" GET "$P"
+    check "instructor's new record: the position, no lecture completed" 200 \
+        data.completionPercentage 0 \
+        data.lectureProgress.# "$T" \
+        data.lectureProgress.0.isCompleted false \
+        data.lectureProgress.0.watchTime 30 \
+        data.lectureProgress.0.lastWatched @isotime \
+        data.lectureProgress.1.lastWatched null
+    request_cookie "token=$INSTRUCTOR_TOKEN" GET "$P/students"
+    check "the course now has two records" 200 data.total 2
+fi
+
 finish
