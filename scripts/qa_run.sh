@@ -100,39 +100,47 @@ run_fuzz() {
   # A fresh demo student, instructor, course and lectures in the QA database.
   seeded=$("$BIN/flask" --app wsgi progress seed-demo --lectures 3 2>"$QA_VAR/seed.err") \
     || { cat "$QA_VAR/seed.err" >&2; fail "seed-demo failed"; }
-  # One credential type per run (contract section 4: the cookie, or the Bearer header).
-  fuzz_as cookie cookieAuth api_key "$seeded"
-  fuzz_as bearer bearerAuth bearer "$seeded"
+  # One credential type per run (contract section 4: the cookie, or the Bearer header), and
+  # one of the two users who may use the course (section 8): the enrolled student by cookie,
+  # the course's instructor by Bearer, so that the instructor views answer 200s too (for the
+  # student they can only be 403s). Anyone else would meet only 403s: not enrolled.
+  fuzz_as cookie cookieAuth api_key token "$seeded"
+  fuzz_as bearer bearerAuth bearer instructorToken "$seeded"
 }
 
 fuzz_config() {
   # The shared settings, this run's credential, and the demo's ids, so that requests also
-  # reach a real course and its record (200s, 403s), not only 404s.
-  local scheme=$1 key=$2 seeded=$3
+  # reach a real course and its record (200s, 204s, 403s), not only 404s.
+  local scheme=$1 key=$2 who=$3 seeded=$4
   cat scripts/schemathesis.toml
-  "$BIN/python" - "$scheme" "$key" "$seeded" "$QA_VAR/schemathesis-cache" <<'PY'
+  "$BIN/python" - "$scheme" "$key" "$who" "$seeded" "$QA_VAR/schemathesis-cache" <<'PY'
 import json, sys
-scheme, key, seeded, cache = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
+scheme, key, who, seeded, cache = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4]), sys.argv[5]
 quoted = lambda values: ", ".join(json.dumps(value) for value in values)
-print(f"\n[auth.openapi.{scheme}]\n{key} = {json.dumps(seeded['token'])}")
+print(f"\n[auth.openapi.{scheme}]\n{key} = {json.dumps(seeded[who])}")
 # Replay data (`st replay ID`) in the QA var dir, not in the checkout.
 print(f"\n[cache]\ndirectory = {json.dumps(cache)}")
 print(f"\n[dictionaries.courses]\nvalues = [{quoted([seeded['courseId']])}]")
 print(f"\n[dictionaries.lectures]\nvalues = [{quoted(seeded['lectureIds'])}]")
+print(f"\n[dictionaries.prefer]\nvalues = [{quoted(['return=minimal', 'return=representation'])}]")
 print("\n[parameters]")
 # Course ids: half real, half drawn (404s). Lecture ids: the course's own, so that valid
-# requests reach real writes (200s) rather than the 400 for a lecture of no course.
+# requests reach real writes (200s) rather than the 400 for a lecture of no course. Prefer:
+# half the time a real preference, so that the writes' minimal answers (204 with
+# Preference-Applied, contract section 8) are checked against the document too; a string
+# drawn from the schema is almost never `return=minimal`.
 for name, dictionary, probability in (("path.courseId", "courses", 0.5),
                                       ("path.lectureId", "lectures", 1.0),
-                                      ("body.lectures[*].lecture", "lectures", 1.0)):
+                                      ("body.lectures[*].lecture", "lectures", 1.0),
+                                      ("header.Prefer", "prefer", 0.5)):
     print(f'"{name}" = {{ dictionary = "{dictionary}", probability = {probability} }}')
 PY
 }
 
 fuzz_as() {
-  local name=$1 scheme=$2 key=$3 seeded=$4 config=$QA_VAR/schemathesis-$1.toml
-  echo "== qa: schemathesis, authenticated by $name only"
-  fuzz_config "$scheme" "$key" "$seeded" >"$config"
+  local name=$1 scheme=$2 key=$3 who=$4 seeded=$5 config=$QA_VAR/schemathesis-$1.toml
+  echo "== qa: schemathesis, authenticated by $name only (seed-demo's $who)"
+  fuzz_config "$scheme" "$key" "$who" "$seeded" >"$config"
   in_background "$BIN/schemathesis" --config-file "$config" run \
     "$BASE_URL/api/v1/progress/openapi.json" \
     --phases examples,coverage,fuzzing,stateful --mode all \

@@ -1,5 +1,7 @@
 #!/bin/sh
 # POST /api/v1/progress/:courseId/complete — mark every lecture of the course completed.
+#   --minimal    send `Prefer: return=minimal`: the answer is 204 with no body
+#                (Preference-Applied: return=minimal); errors are unchanged.
 #
 # Environment: BASE_URL (default http://127.0.0.1:4000), TOKEN (JWT, sent as cookie "token").
 # Prints the HTTP status and the pretty JSON body; exits 0 on 2xx, 1 otherwise, 2 on misuse.
@@ -8,7 +10,16 @@ QA_DIR=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd) || exit 2
 # shellcheck source=SCRIPTDIR/lib.sh
 . "$QA_DIR/lib.sh"
 
-expect_args 1 1 "COURSE_ID" $#
+minimal=no
+if [ "${1:-}" = --minimal ]; then
+    minimal=yes
+    shift
+fi
+expect_args 1 1 "[--minimal] COURSE_ID" $#
 
-request POST "$PROGRESS_PREFIX/$1/complete"
+if [ "$minimal" = yes ]; then
+    request POST "$PROGRESS_PREFIX/$1/complete" "" -H "Prefer: return=minimal"
+else
+    request POST "$PROGRESS_PREFIX/$1/complete"
+fi
 show_response

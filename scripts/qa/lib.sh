@@ -18,24 +18,33 @@
 #       PATH is appended to BASE_URL (a full http(s):// URL is used as is). A non-empty BODY is
 #       sent verbatim with Content-Type ${REQUEST_CONTENT_TYPE:-application/json}; pass "" as
 #       BODY to give extra curl args without a body. Afterwards: STATUS (000 when curl could not
-#       connect), BODY_FILE (the body), BODY (its text), LAST_REQUEST ("METHOD URL").
+#       connect), BODY_FILE (the body), BODY (its text), HEADERS_FILE (the response's header
+#       lines as received), LAST_REQUEST ("METHOD URL").
 #   json_get EXPR [FILE]    print a field of the last body (or FILE); status 1 if missing.
 #       EXPR is dot separated; a number indexes a list (negative from the end); `#` is the
 #       length; an empty EXPR is the whole document. Strings print raw, booleans true/false,
 #       null as null, numbers as JSON, objects and lists as compact JSON.
 #   json_words EXPR [FILE]  the items of a list, space separated.
+#   header_get NAME         print a header of the last response (case-insensitive name; the
+#       final response's, not a `100 Continue`'s); status 1 if it was not sent.
+#   lecture_get LECTURE_ID FIELD [FILE]   print FIELD (isCompleted, watchTime, lastWatched) of
+#       that lecture's entry in the last body's data.lectureProgress; status 1 if missing.
 #   check NAME EXPECTED_STATUS [JSON_PATH EXPECTED_VALUE]...
 #       Compares the last response; prints `PASS name (status) excerpt` or
 #       `FAIL name: expected X got Y — excerpt`; counts failures. Unless CHECK_ENVELOPE=0 it
 #       also checks the envelope: 2xx -> status "success"; 4xx -> status "fail" and a string
-#       `message`; 5xx -> status "error". EXPECTED_VALUE forms:
+#       `message`; 5xx -> status "error"; 204 -> no body at all. EXPECTED_VALUE forms:
 #         literal     equal to json_get's rendering (numbers compare numerically: 30 == 30.0)
 #         @present / @absent / @nonnull / @null / @string / @number / @bool
+#         @empty      an empty string (with @raw: no body at all)
 #         @id         a 24-hex id          @isotime   2026-11-26T19:30:00.000Z
 #         >=N >N <=N <N   numeric comparison
 #         ~REGEX      matches (re.search)  !~REGEX    does not match
-#       JSON_PATH `@raw` is the raw body text (e.g. `@raw '!~password'`).
-#   show_response           print `HTTP <status>` and the pretty body; status 0 iff 2xx.
+#       JSON_PATH `@raw` is the raw body text (e.g. `@raw '!~password'`);
+#       `@header:NAME` a response header (e.g. `@header:Preference-Applied return=minimal`,
+#       `@header:Preference-Applied @absent`).
+#   show_response           print `HTTP <status>` and the pretty body (for a bodiless answer,
+#       `(no body)` and its Preference-Applied header if any); status 0 iff 2xx.
 #   random_id               a random 24-hex id.
 #   finish                  print the totals; exit 1 if any check failed, else 0.
 
@@ -77,8 +86,10 @@ trap 'rm -rf "$QA_TMP"' EXIT
 trap 'rm -rf "$QA_TMP"; exit 130' INT
 trap 'rm -rf "$QA_TMP"; exit 143' TERM
 BODY_FILE=$QA_TMP/body
+HEADERS_FILE=$QA_TMP/headers
 QA_PY=$QA_TMP/qa.py
 : >"$BODY_FILE"
+: >"$HEADERS_FILE"
 STATUS=000
 BODY=
 LAST_REQUEST=
@@ -148,6 +159,8 @@ OID = re.compile(r"^[0-9a-f]{24}$")
 def matches(v, want):
     if want == "@present":
         return v is not MISSING
+    if want == "@empty":
+        return v == ""
     if want == "@absent":
         return v is MISSING
     if want == "@nonnull":
@@ -180,7 +193,33 @@ def matches(v, want):
         return v == num(want)
     return render(v) == want
 
+def headers(path):
+    """The final response's headers (curl -D writes every response, `100 Continue` included)."""
+    try:
+        with open(path, "rb") as f:
+            lines = f.read().decode("latin-1").splitlines()
+    except OSError:
+        return {}
+    found = {}
+    for line in lines:
+        if line.startswith("HTTP/"):
+            found = {}
+        elif ":" in line:
+            name, _, value = line.partition(":")
+            found.setdefault(name.strip().lower(), value.strip())
+    return found
+
+def lecture_entry(doc, lecture):
+    entries = walk(doc, "data.lectureProgress")
+    if isinstance(entries, list):
+        for entry in entries:
+            if isinstance(entry, dict) and entry.get("lecture") == lecture:
+                return entry
+    return MISSING
+
 def excerpt(raw, doc, n):
+    if raw == "":
+        return "(no body)"
     text = raw if doc is MISSING else json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
     text = " ".join(text.split())
     return text if len(text) <= n else text[:n] + "..."
@@ -193,6 +232,20 @@ def main(argv):
     if cmd == "get":
         _, doc = load(argv[1])
         v = walk(doc, argv[2])
+        if v is MISSING:
+            return 1
+        print(render(v))
+        return 0
+    if cmd == "header":
+        v = headers(argv[1]).get(argv[2].lower())
+        if v is None:
+            return 1
+        print(v)
+        return 0
+    if cmd == "lecture":
+        _, doc = load(argv[1])
+        entry = lecture_entry(doc, argv[2])
+        v = entry.get(argv[3], MISSING) if entry is not MISSING else MISSING
         if v is MISSING:
             return 1
         print(render(v))
@@ -234,14 +287,22 @@ def main(argv):
         return 0
     if cmd == "check":
         raw, doc = load(argv[1])
-        pairs = argv[2:]
+        sent = headers(argv[2])
+        pairs = argv[3:]
         problems = []
         for i in range(0, len(pairs) - 1, 2):
             path, want = pairs[i], pairs[i + 1]
-            v = raw if path == "@raw" else walk(doc, path)
+            if path.startswith("@header:"):
+                v = sent.get(path[len("@header:"):].lower(), MISSING)
+            else:
+                v = raw if path == "@raw" else walk(doc, path)
             if not matches(v, want):
-                got = ("<body not JSON>" if doc is MISSING and path != "@raw"
-                       else ("<body>" if path == "@raw" else render(v)))
+                if path.startswith("@header:"):
+                    got = "<not sent>" if v is MISSING else repr(v)
+                elif path == "@raw":
+                    got = "<no body>" if raw == "" else "<body>"
+                else:
+                    got = "<body not JSON>" if doc is MISSING else render(v)
                 problems.append("expected %s=%s got %s" % (path, want, got))
         if problems:
             print("; ".join(problems))
@@ -280,7 +341,8 @@ _qa_request() {
     fi
     LAST_REQUEST="$_qa_method $_qa_url"
     : >"$BODY_FILE"
-    if STATUS=$(curl -sS --max-time "$QA_TIMEOUT" -o "$BODY_FILE" -w '%{http_code}' \
+    : >"$HEADERS_FILE"
+    if STATUS=$(curl -sS --max-time "$QA_TIMEOUT" -o "$BODY_FILE" -D "$HEADERS_FILE" -w '%{http_code}' \
         -X "$_qa_method" "$@" "$_qa_url" 2>"$QA_TMP/curl.err"); then
         :
     else
@@ -321,6 +383,14 @@ json_words() {
     "$PYTHON" "$QA_PY" words "${2:-$BODY_FILE}" "$1"
 }
 
+header_get() {
+    "$PYTHON" "$QA_PY" header "$HEADERS_FILE" "$1"
+}
+
+lecture_get() {
+    "$PYTHON" "$QA_PY" lecture "${3:-$BODY_FILE}" "$1" "$2"
+}
+
 random_id() {
     "$PYTHON" "$QA_PY" randhex
 }
@@ -344,13 +414,14 @@ check() {
     else
         if [ "$CHECK_ENVELOPE" != 0 ]; then
             case $_qa_want in
+                204) set -- @raw @empty "$@" ;;
                 2??) set -- status success "$@" ;;
                 4??) set -- status fail message @string "$@" ;;
                 5??) set -- status error message @string "$@" ;;
             esac
         fi
         if [ $# -gt 0 ]; then
-            _qa_problems=$("$PYTHON" "$QA_PY" check "$BODY_FILE" "$@") || true
+            _qa_problems=$("$PYTHON" "$QA_PY" check "$BODY_FILE" "$HEADERS_FILE" "$@") || true
         fi
     fi
     if [ -n "$_qa_problems" ]; then
@@ -389,7 +460,13 @@ page_query() {
 
 show_response() {
     echo "HTTP $STATUS"
-    "$PYTHON" "$QA_PY" pretty "$BODY_FILE"
+    if [ -s "$BODY_FILE" ]; then
+        "$PYTHON" "$QA_PY" pretty "$BODY_FILE"
+    elif _qa_applied=$(header_get Preference-Applied); then
+        echo "(no body; Preference-Applied: $_qa_applied)"
+    else
+        echo "(no body)"
+    fi
     case $STATUS in
         2??) return 0 ;;
         *) return 1 ;;

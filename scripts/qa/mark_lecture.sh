@@ -1,6 +1,12 @@
 #!/bin/sh
-# PATCH /api/v1/progress/:courseId/lectures/:lectureId — mark one lecture (not) completed.
-# The true|false argument and WATCHTIME are inserted into the JSON body verbatim, so invalid values
+# PATCH /api/v1/progress/:courseId/lectures/:lectureId — set one lecture's flag, its position
+# (watchTime), or both.
+#   true|false   the flag; - leaves it out: a position-only body {"watchTime": WATCHTIME}, which
+#                keeps the flag (and completes the lecture once WATCHTIME reaches 90 % of its
+#                duration, contract section 8). `-` without WATCHTIME sends {} (a 400).
+#   --minimal    send `Prefer: return=minimal`: the answer is 204 with no body
+#                (Preference-Applied: return=minimal); errors are unchanged.
+# The flag and WATCHTIME are inserted into the JSON body verbatim, so invalid values
 # (e.g. '"yes"', 1, -5) can be sent on purpose to see the 400.
 #
 # Environment: BASE_URL (default http://127.0.0.1:4000), TOKEN (JWT, sent as cookie "token").
@@ -10,12 +16,25 @@ QA_DIR=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd) || exit 2
 # shellcheck source=SCRIPTDIR/lib.sh
 . "$QA_DIR/lib.sh"
 
-expect_args 3 4 "COURSE_ID LECTURE_ID true|false [WATCHTIME]" $#
+minimal=no
+if [ "${1:-}" = --minimal ]; then
+    minimal=yes
+    shift
+fi
+expect_args 3 4 "[--minimal] COURSE_ID LECTURE_ID true|false|- [WATCHTIME]" $#
 
-if [ $# -eq 4 ]; then
+if [ "$3" = - ] && [ $# -eq 3 ]; then
+    body="{}"
+elif [ "$3" = - ]; then
+    body="{\"watchTime\": $4}"
+elif [ $# -eq 4 ]; then
     body="{\"isCompleted\": $3, \"watchTime\": $4}"
 else
     body="{\"isCompleted\": $3}"
 fi
-request PATCH "$PROGRESS_PREFIX/$1/lectures/$2" "$body"
+if [ "$minimal" = yes ]; then
+    request PATCH "$PROGRESS_PREFIX/$1/lectures/$2" "$body" -H "Prefer: return=minimal"
+else
+    request PATCH "$PROGRESS_PREFIX/$1/lectures/$2" "$body"
+fi
 show_response

@@ -22,6 +22,15 @@
 #                 instructor, with exact numbers (the course must have no other records).
 #   EXPECT_SUMMARY_STATUS   status of summary/students for the token's user (default 403:
 #                 seed-demo's user is a student, not the course's instructor)
+#   OUTSIDER_TOKEN  JWT of a user who is not enrolled in the course, not its instructor, not an
+#                 admin (contract section 8: 403 `Not enrolled in this course`). Default: a token
+#                 for a random id from `$FLASK progress token` (signed with the key the flask
+#                 CLI uses, so set it when the server runs with another JWT_SECRET_KEY).
+#   COMPLETES_AT  the position that completes the course's lectures by watching, in seconds
+#                 (default 540: seed-demo's 600 s lectures at PROGRESS_COMPLETE_AT 0.9); `off`
+#                 skips those checks (lectures without a duration, PROGRESS_COMPLETE_AT=off).
+#   ALLOWED_ORIGIN  an origin the server allows (CLIENT_URL; default http://localhost:5173),
+#                 for the CORS checks of the Prefer header
 #   QA_VERBOSE=1  print every response body
 # Exit status: 0 all checks passed, 1 some failed, 2 could not start (no server, no seed).
 set -u
@@ -34,6 +43,9 @@ COURSE_ID=${COURSE_ID:-}
 LECTURE_IDS=${LECTURE_IDS:-}
 USER_ID=${USER_ID:-}
 INSTRUCTOR_TOKEN=${INSTRUCTOR_TOKEN:-}
+OUTSIDER_TOKEN=${OUTSIDER_TOKEN:-}
+COMPLETES_AT=${COMPLETES_AT:-540}
+ALLOWED_ORIGIN=${ALLOWED_ORIGIN:-http://localhost:5173}
 
 die() {
     echo "smoke: $*" >&2
@@ -59,6 +71,17 @@ if [ -z "$COURSE_ID" ] || [ -z "$TOKEN" ]; then
     INSTRUCTOR_TOKEN=$(json_get instructorToken "$seed") || INSTRUCTOR_TOKEN=
 fi
 [ -n "$LECTURE_IDS" ] || die "LECTURE_IDS is not set (space separated lecture ids of COURSE_ID)"
+if [ -z "$OUTSIDER_TOKEN" ]; then
+    # A user in no course's enrolledStudents: any id the course does not list.
+    OUTSIDER_ID=$(random_id)
+    # shellcheck disable=SC2086  # FLASK is a command line
+    OUTSIDER_TOKEN=$(cd "$QA_ROOT" && $FLASK progress token "$OUTSIDER_ID" 2>"$QA_TMP/token.err") ||
+        die "'$FLASK progress token' failed (set OUTSIDER_TOKEN): $(cat "$QA_TMP/token.err")"
+fi
+case $COMPLETES_AT in
+    off) ;;
+    '' | . | *[!0-9.]* | *.*.*) die "COMPLETES_AT must be a number of seconds or off, got '$COMPLETES_AT'" ;;
+esac
 
 # LECTURE_IDS is a space separated list: split on purpose.
 # shellcheck disable=SC2086
@@ -247,7 +270,7 @@ check "isCompleted \"yes\" -> 400" 400 errors.isCompleted @present
 request PATCH "$P/lectures/$L1" '{"isCompleted": 1}'
 check "isCompleted 1 -> 400" 400 errors.isCompleted @present
 request PATCH "$P/lectures/$L1" '{}'
-check "isCompleted missing -> 400" 400 errors.isCompleted @present
+check "neither isCompleted nor watchTime -> 400" 400 errors '~isCompleted|watchTime'
 request PATCH "$P/lectures/$L1" '{"isCompleted": true, "completionPercentage": 100}'
 check "completionPercentage in body -> 400 naming it" 400 errors.completionPercentage @present
 request PATCH "$P/lectures/$L1" '{"isCompleted": true, "watchTime": -1}'
@@ -353,6 +376,236 @@ if [ -n "$INSTRUCTOR_TOKEN" ]; then
         @raw '!~password'
     request_cookie "token=$INSTRUCTOR_TOKEN" GET "$P/students?limit=0"
     check "students limit=0 -> 400" 400
+    request_cookie "token=$INSTRUCTOR_TOKEN" GET "$P"
+    check "the instructor may read the course's record: 404 (none), not 403" 404 \
+        message '!~Not enrolled'
+fi
+
+# ---------------------------------------------------------------- section 8: enrollment
+echo "== enrollment (contract section 8): a user not enrolled gets 403 and no record"
+NOT_ENROLLED="Not enrolled in this course"
+MINIMAL="Prefer: return=minimal"
+outsider() {
+    request_cookie "token=$OUTSIDER_TOKEN" "$@"
+}
+outsider GET "$P"
+check "not enrolled: GET -> 403" 403 message "$NOT_ENROLLED"
+outsider PATCH "$P/lectures/$L1" '{"isCompleted": true}'
+check "not enrolled: PATCH -> 403" 403 message "$NOT_ENROLLED"
+outsider PATCH "$P/lectures/$L1" '{"watchTime": 30}'
+check "not enrolled: position-only PATCH -> 403" 403 message "$NOT_ENROLLED"
+outsider PATCH "$P/lectures" "{\"lectures\": [{\"lecture\": \"$L1\", \"isCompleted\": true}]}"
+check "not enrolled: batch PATCH -> 403" 403 message "$NOT_ENROLLED"
+outsider POST "$P/complete"
+check "not enrolled: complete -> 403" 403 message "$NOT_ENROLLED"
+outsider POST "$P/reset"
+check "not enrolled: reset -> 403" 403 message "$NOT_ENROLLED"
+outsider PATCH "$P/lectures/$L1" '{"watchTime": 30}' -H "$MINIMAL"
+check "not enrolled: PATCH with Prefer: return=minimal -> the same 403 JSON" 403 \
+    message "$NOT_ENROLLED" @header:Preference-Applied @absent
+outsider POST "$P/complete" "" -H "$MINIMAL"
+check "not enrolled: complete with Prefer: return=minimal -> the same 403 JSON" 403 \
+    message "$NOT_ENROLLED" @header:Preference-Applied @absent
+echo "== enrollment in the order of checks: 400 ids/body -> 404 course -> 403 -> 400 lecture"
+outsider GET "$PROGRESS_PREFIX/not-an-id"
+check "not enrolled + malformed course id -> 400" 400
+outsider PATCH "$P/lectures/$L1" '{"isCompleted": "yes"}'
+check "not enrolled + bad body -> 400" 400 errors.isCompleted @present
+outsider PATCH "$PROGRESS_PREFIX/$RANDOM_COURSE/lectures/$L1" '{"isCompleted": true}'
+check "not enrolled + unknown course -> 404" 404 message '!~Not enrolled'
+outsider PATCH "$P/lectures/$RANDOM_LECTURE" '{"isCompleted": true}'
+check "not enrolled + foreign lecture -> 403 (before the lecture check)" 403 message "$NOT_ENROLLED"
+echo "== enrollment: nothing was created"
+outsider GET "$PROGRESS_PREFIX"
+check "not enrolled: dashboard lists nothing" 200 data.total 0 data.items.# 0
+if [ -n "$INSTRUCTOR_TOKEN" ]; then
+    request_cookie "token=$INSTRUCTOR_TOKEN" GET "$P/students"
+    check "the course still has one record (the enrolled student's)" 200 \
+        data.total 1 \
+        data.items.# 1 \
+        data.items.0.user._id "$USER_EXPECT"
+    request_cookie "token=$INSTRUCTOR_TOKEN" GET "$P/summary"
+    check "summary still counts one student" 200 data.students 1
+else
+    echo "     (no INSTRUCTOR_TOKEN: the course's record count is not checked)"
+fi
+request GET "$P"
+check "the enrolled student's record is unchanged" 200 \
+    data.completionPercentage "$P2" \
+    data.lectureProgress.0.isCompleted true \
+    data.lectureProgress.1.isCompleted false \
+    data.lectureProgress.2.isCompleted true
+
+# ---------------------------------------------------------------- section 8: position
+# State: lectures 0 and 2 completed, lecture 1 not.
+echo "== watch position (section 8): a position-only PATCH records it and keeps the flag"
+request PATCH "$P/lectures/$L1" '{"watchTime": 120}'
+check "position only on a lecture not completed: stays not completed" 200 \
+    data.completionPercentage "$P2" \
+    data.lectureProgress.1.isCompleted false \
+    data.lectureProgress.1.watchTime 120 \
+    data.lectureProgress.1.lastWatched @isotime \
+    data.resume.lecture "$L1" \
+    data.resume.watchTime 120
+request PATCH "$P/lectures/$L0" '{"watchTime": 60.5}'
+check "position only on a completed lecture: stays completed" 200 \
+    data.completionPercentage "$P2" \
+    data.lectureProgress.0.isCompleted true \
+    data.lectureProgress.0.watchTime 60.5 \
+    data.lectureProgress.0.lastWatched @isotime
+cp "$BODY_FILE" "$QA_TMP/position.json"
+request GET "$P"
+check "GET equals the position-only PATCH's response (data)" 200 \
+    data "$(json_get data "$QA_TMP/position.json")"
+
+if [ "$COMPLETES_AT" != off ]; then
+    # One millisecond less: the service compares whole milliseconds (contract section 8).
+    JUST_UNDER=$(awk -v x="$COMPLETES_AT" 'BEGIN { printf "%.3f", x - 0.001 }')
+    echo "== completion by watching (section 8): watchTime >= $COMPLETES_AT s completes the lecture"
+    request PATCH "$P/lectures/$L1" "{\"watchTime\": $JUST_UNDER}"
+    check "watchTime $JUST_UNDER (1 ms under) does not complete" 200 \
+        data.completionPercentage "$P2" \
+        data.lectureProgress.1.isCompleted false \
+        data.lectureProgress.1.watchTime "$JUST_UNDER"
+    request PATCH "$P/lectures/$L1" "{\"watchTime\": $COMPLETES_AT}"
+    check "watchTime $COMPLETES_AT completes the lecture (and here the course)" 200 \
+        data.completionPercentage 100 \
+        data.isCompleted true \
+        data.completedAt @isotime \
+        data.lectureProgress.1.isCompleted true \
+        data.lectureProgress.1.watchTime "$COMPLETES_AT"
+    request PATCH "$P/lectures/$L1" '{"watchTime": 10}'
+    check "a lower position does not un-complete it" 200 \
+        data.completionPercentage 100 \
+        data.lectureProgress.1.isCompleted true \
+        data.lectureProgress.1.watchTime 10
+    request PATCH "$P/lectures/$L1" '{"isCompleted": false, "watchTime": 590}'
+    check "isCompleted false with watchTime 590: the explicit flag wins" 200 \
+        data.completionPercentage "$P2" \
+        data.isCompleted false \
+        data.completedAt null \
+        data.lectureProgress.1.isCompleted false \
+        data.lectureProgress.1.watchTime 590
+    request GET "$P"
+    check "GET: still not completed at 590" 200 \
+        data.completionPercentage "$P2" \
+        data.lectureProgress.1.isCompleted false \
+        data.lectureProgress.1.watchTime 590
+    request PATCH "$P/lectures" "{\"lectures\": [{\"lecture\": \"$L1\", \"watchTime\": $COMPLETES_AT}]}"
+    check "a batch item with only watchTime $COMPLETES_AT completes its lecture" 200 \
+        data.completionPercentage 100 \
+        data.lectureProgress.1.isCompleted true \
+        data.lectureProgress.1.watchTime "$COMPLETES_AT"
+fi
+
+# ---------------------------------------------------------------- section 8: minimal answers
+echo "== minimal answers (section 8): Prefer: return=minimal -> 204, Preference-Applied, no body"
+request POST "$P/reset" "" -H "$MINIMAL"
+check "reset, minimal -> 204" 204 @header:Preference-Applied return=minimal
+request GET "$P"
+check "GET shows the reset" 200 \
+    data.completionPercentage 0 \
+    data.completedAt null \
+    data.lectureProgress.0.isCompleted false \
+    data.lectureProgress.0.watchTime 0 \
+    data.lectureProgress.0.lastWatched null \
+    data.lectureProgress.1.isCompleted false \
+    data.lectureProgress.1.watchTime 0 \
+    data.lectureProgress.2.isCompleted false
+request PATCH "$P/lectures/$L0" '{"isCompleted": true}' -H "$MINIMAL"
+check "PATCH flag, minimal -> 204" 204 @header:Preference-Applied return=minimal
+request GET "$P"
+check "GET shows the flag" 200 \
+    data.completionPercentage "$P1" \
+    data.lectureProgress.0.isCompleted true \
+    data.lectureProgress.0.lastWatched @isotime
+request PATCH "$P/lectures/$L1" '{"watchTime": 42}' -H "$MINIMAL"
+check "PATCH position only (a video player's update), minimal -> 204" 204 \
+    @header:Preference-Applied return=minimal
+request GET "$P"
+check "GET shows the position, flag kept" 200 \
+    data.completionPercentage "$P1" \
+    data.lectureProgress.1.isCompleted false \
+    data.lectureProgress.1.watchTime 42 \
+    data.lectureProgress.1.lastWatched @isotime \
+    data.resume.lecture "$L1" \
+    data.resume.watchTime 42
+request PATCH "$P/lectures" \
+    "{\"lectures\": [{\"lecture\": \"$L1\", \"isCompleted\": true}, {\"lecture\": \"$L2\", \"watchTime\": 7}]}" \
+    -H "$MINIMAL"
+check "batch PATCH, minimal -> 204" 204 @header:Preference-Applied return=minimal
+request GET "$P"
+check "GET shows the batch" 200 \
+    data.completionPercentage "$P2" \
+    data.lectureProgress.1.isCompleted true \
+    data.lectureProgress.1.watchTime 42 \
+    data.lectureProgress.2.isCompleted false \
+    data.lectureProgress.2.watchTime 7
+request POST "$P/complete" "" -H "$MINIMAL"
+check "complete, minimal -> 204" 204 @header:Preference-Applied return=minimal
+request GET "$P"
+check "GET shows the course completed" 200 \
+    data.completionPercentage 100 \
+    data.isCompleted true \
+    data.completedAt @isotime \
+    data.lectureProgress.2.isCompleted true
+request PATCH "$P/lectures/$L2" '{"watchTime": 8}' -H "Prefer: handling=lenient, return=minimal"
+check "return=minimal among other preferences -> 204" 204 @header:Preference-Applied return=minimal
+request PATCH "$P/lectures/$L2" '{"watchTime": 9}' -H "Prefer: return=representation"
+check "Prefer: return=representation -> the usual 200 with the record" 200 \
+    data.lectureProgress.2.watchTime 9 \
+    @header:Preference-Applied @absent
+echo "== minimal answers: errors are unchanged JSON"
+request PATCH "$P/lectures/$L1" '{"isCompleted": "yes"}' -H "$MINIMAL"
+check "bad body, minimal -> 400 JSON" 400 errors.isCompleted @present @header:Preference-Applied @absent
+request PATCH "$P/lectures/$RANDOM_LECTURE" '{"watchTime": 5}' -H "$MINIMAL"
+check "foreign lecture, minimal -> 400 JSON" 400 @header:Preference-Applied @absent
+request PATCH "$P/lectures" '{"lectures": []}' -H "$MINIMAL"
+check "empty batch, minimal -> 400 JSON" 400 @header:Preference-Applied @absent
+request POST "$PROGRESS_PREFIX/$RANDOM_COURSE/complete" "" -H "$MINIMAL"
+check "complete unknown course, minimal -> 404 JSON" 404 @header:Preference-Applied @absent
+request POST "$PROGRESS_PREFIX/not-an-id/reset" "" -H "$MINIMAL"
+check "reset malformed course id, minimal -> 400 JSON" 400 @header:Preference-Applied @absent
+request_noauth PATCH "$P/lectures/$L1" '{"watchTime": 5}' -H "$MINIMAL"
+check "no token, minimal -> 401 JSON" 401 @header:Preference-Applied @absent
+request GET "$P"
+check "rejected minimal writes changed nothing" 200 \
+    data.completionPercentage 100 \
+    data.lectureProgress.1.watchTime 42 \
+    data.lectureProgress.2.watchTime 9
+echo "== minimal answers cross-origin (CORS for $ALLOWED_ORIGIN)"
+request_noauth OPTIONS "$P/lectures/$L1" "" -H "Origin: $ALLOWED_ORIGIN" \
+    -H "Access-Control-Request-Method: PATCH" -H "Access-Control-Request-Headers: content-type, prefer"
+case $STATUS in
+    200 | 204) preflight=$STATUS ;;
+    *) preflight=200 ;;
+esac
+CHECK_ENVELOPE=0
+check "preflight allows the Prefer request header" "$preflight" \
+    @header:Access-Control-Allow-Origin "$ALLOWED_ORIGIN" \
+    @header:Access-Control-Allow-Headers '~(?i)(^|[ ,])prefer($|[ ,])'
+CHECK_ENVELOPE=1
+request PATCH "$P/lectures/$L2" '{"watchTime": 10}' -H "$MINIMAL" -H "Origin: $ALLOWED_ORIGIN"
+check "cookie PATCH from the allowed origin, minimal -> 204 exposing Preference-Applied" 204 \
+    @header:Preference-Applied return=minimal \
+    @header:Access-Control-Allow-Origin "$ALLOWED_ORIGIN" \
+    @header:Access-Control-Expose-Headers '~(?i)(^|[ ,])preference-applied($|[ ,])'
+
+if [ -n "$INSTRUCTOR_TOKEN" ]; then
+    echo "== the course's instructor may write too; a position update creates the record (section 8)"
+    request_cookie "token=$INSTRUCTOR_TOKEN" PATCH "$P/lectures/$L0" '{"watchTime": 30}' -H "$MINIMAL"
+    check "instructor's first PATCH, position only, minimal -> 204" 204 \
+        @header:Preference-Applied return=minimal
+    request_cookie "token=$INSTRUCTOR_TOKEN" GET "$P"
+    check "instructor's new record: the position, no lecture completed" 200 \
+        data.completionPercentage 0 \
+        data.lectureProgress.# "$T" \
+        data.lectureProgress.0.isCompleted false \
+        data.lectureProgress.0.watchTime 30 \
+        data.lectureProgress.0.lastWatched @isotime \
+        data.lectureProgress.1.lastWatched null
+    request_cookie "token=$INSTRUCTOR_TOKEN" GET "$P/students"
+    check "the course now has two records" 200 data.total 2
 fi
 
 finish
