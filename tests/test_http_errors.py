@@ -75,3 +75,13 @@ def test_health_endpoints(client):
     """/healthz is up; /readyz answers when the database does."""
     assert client.get("/healthz").json == {"status": "success", "data": {"alive": True}}
     assert client.get("/readyz").json == {"status": "success", "data": {"ready": True}}
+
+
+def test_an_options_request_under_the_prefix_is_json_too(client, lms):
+    """Flask's automatic OPTIONS answer is an empty HTML page; ours is the envelope with the methods."""
+    course, lectures = lms.course(1)
+    response = client.options(f"{PREFIX}/{course}/lectures/{lectures[0]}",
+                              headers={"Origin": "http://localhost:5173", "Access-Control-Request-Method": "PATCH"})
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    assert response.json == {"status": "success", "data": {"methods": ["OPTIONS", "PATCH"]}}
+    assert response.headers["Access-Control-Allow-Origin"] == "http://localhost:5173"

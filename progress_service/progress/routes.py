@@ -167,8 +167,13 @@ def our_headers(response):
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"
     if request.method == "OPTIONS" and "Allow" in response.headers:
-        # Flask's automatic OPTIONS answer would list the fallback rule's methods too.
-        response.headers["Allow"] = ", ".join(sorted(allowed_methods()))
+        # Flask's automatic OPTIONS answer would list the fallback rule's methods too, and is
+        # an empty text/html page: under our prefix every answer is JSON.
+        methods = sorted(allowed_methods())
+        response.headers["Allow"] = ", ".join(methods)
+        if not response.get_data():
+            response.set_data(json.dumps({"status": "success", "data": {"methods": methods}}, separators=(",", ":")))
+            response.mimetype = "application/json"
     settings = mount().settings
     return auth.add_cors_headers(response, settings.origins, settings.csrf_header)
 
