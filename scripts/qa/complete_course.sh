@@ -10,16 +10,4 @@ QA_DIR=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd) || exit 2
 # shellcheck source=SCRIPTDIR/lib.sh
 . "$QA_DIR/lib.sh"
 
-minimal=no
-if [ "${1:-}" = --minimal ]; then
-    minimal=yes
-    shift
-fi
-expect_args 1 1 "[--minimal] COURSE_ID" $#
-
-if [ "$minimal" = yes ]; then
-    request POST "$PROGRESS_PREFIX/$1/complete" "" -H "Prefer: return=minimal"
-else
-    request POST "$PROGRESS_PREFIX/$1/complete"
-fi
-show_response
+post_course_action complete "$@"

@@ -45,6 +45,7 @@
 #       `@header:Preference-Applied @absent`).
 #   show_response           print `HTTP <status>` and the pretty body (for a bodiless answer,
 #       `(no body)` and its Preference-Applied header if any); status 0 iff 2xx.
+#   post_course_action ACTION [--minimal] COURSE_ID   POST <prefix>/COURSE_ID/ACTION, then show_response.
 #   random_id               a random 24-hex id.
 #   finish                  print the totals; exit 1 if any check failed, else 0.
 
@@ -480,4 +481,23 @@ finish() {
         exit 1
     fi
     exit 0
+}
+
+# post_course_action ACTION [--minimal] COURSE_ID: POST <prefix>/COURSE_ID/ACTION (complete,
+# reset) as the script's caller asked, then show the answer; exits as show_response says.
+post_course_action() {
+    action=$1
+    shift
+    minimal=no
+    if [ "${1:-}" = --minimal ]; then
+        minimal=yes
+        shift
+    fi
+    expect_args 1 1 "[--minimal] COURSE_ID" $#
+    if [ "$minimal" = yes ]; then
+        request POST "$PROGRESS_PREFIX/$1/$action" "" -H "Prefer: return=minimal"
+    else
+        request POST "$PROGRESS_PREFIX/$1/$action"
+    fi
+    show_response
 }
