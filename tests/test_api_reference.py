@@ -9,10 +9,7 @@ operation, between `<!-- operations:begin -->` and `<!-- operations:end -->`:
     | GET | /api/v1/progress/{courseId} | 200, 400, 401, 403, 404, 413, 503 | the caller's record |
 
 These tests read that table and compare it with `<prefix>/openapi.json` as the app serves it:
-the same (method, path) operations and, for each, the same set of statuses. Where the service
-really answers a status its document does not declare yet, the difference is listed in
-KNOWN_GAPS, shown to be real behaviour, and must disappear from KNOWN_GAPS once the document
-declares it.
+the same (method, path) operations and, for each, the same set of statuses.
 
 The second half checks every link of README.md and docs/*.md: a relative link names a file
 (and heading) that exists in the repository; nothing links outside it.
@@ -40,14 +37,6 @@ TABLE_PATH = re.compile(r"/[A-Za-z0-9._~/{}-]*")
 # (method, path) -> statuses the service answers that openapi.py's OPERATIONS does not declare.
 # Every GET answers 413 when its declared body is over PROGRESS_MAX_BODY_BYTES (routes.limit_body
 # runs before every view of the blueprint), but OPERATIONS gives 413 to the writes only.
-KNOWN_GAPS = {
-    ("GET", PREFIX): {"413"},
-    ("GET", f"{PREFIX}/{{courseId}}"): {"413"},
-    ("GET", f"{PREFIX}/{{courseId}}/summary"): {"413"},
-    ("GET", f"{PREFIX}/{{courseId}}/students"): {"413"},
-}
-
-
 class TableError(ValueError):
     """The operations table of docs/api.md is missing or not in the agreed format."""
 
@@ -106,8 +95,8 @@ def _show(statuses):
     return ", ".join(sorted(statuses)) or "nothing"
 
 
-def disagreements(documented, generated, gaps):
-    """Every difference between the table and the document, allowing for `gaps`; [] when they agree."""
+def disagreements(documented, generated):
+    """Every difference between the table and the document; [] when they agree."""
     found = []
     for key in sorted(generated.keys() - documented.keys()):
         found.append(f"{' '.join(key)} is in the OpenAPI document ({_show(generated[key])}) "
@@ -115,18 +104,9 @@ def disagreements(documented, generated, gaps):
     for key in sorted(documented.keys() - generated.keys()):
         found.append(f"{' '.join(key)} has a row in docs/api.md but is not in the OpenAPI document")
     for key in sorted(documented.keys() & generated.keys()):
-        gap = frozenset(gaps.get(key, ()))
-        expected = generated[key] | gap
-        if documented[key] != expected:
+        if documented[key] != generated[key]:
             found.append(f"{' '.join(key)}: docs/api.md lists {_show(documented[key])}; the OpenAPI "
-                         f"document declares {_show(generated[key])}"
-                         + (f" (plus the known gap {_show(gap)})" if gap else ""))
-    for key, gap in sorted(gaps.items()):
-        if key not in generated:
-            found.append(f"KNOWN_GAPS names {' '.join(key)}, which the OpenAPI document does not have")
-        elif set(gap) & generated[key]:
-            found.append(f"{' '.join(key)}: the OpenAPI document now declares {_show(set(gap) & generated[key])}; "
-                         f"remove it from KNOWN_GAPS")
+                         f"document declares {_show(generated[key])}")
     return found
 
 
@@ -154,26 +134,25 @@ def documented(reference):
 
 def test_the_reference_and_the_document_have_the_same_operations(documented, generated):
     """Each (method, path) of the OpenAPI document has a row in docs/api.md, and nothing else does."""
-    problems = [problem for problem in disagreements(documented, generated, {})
+    problems = [problem for problem in disagreements(documented, generated)
                 if "no row" in problem or "not in the OpenAPI document" in problem]
     assert not problems, "\n".join(problems)
     assert len(documented) == len(generated) >= 8
 
 
 def test_each_operation_has_the_same_statuses(documented, generated):
-    """The statuses of each row are those the document declares (KNOWN_GAPS aside)."""
-    problems = disagreements(documented, generated, KNOWN_GAPS)
+    """The statuses of each row are those the document declares."""
+    problems = disagreements(documented, generated)
     assert not problems, "\n".join(problems)
 
 
-def test_the_known_gaps_are_real_answers_of_the_service(app, generated):
-    """Each status of KNOWN_GAPS is one the service gives and the document does not declare."""
+def test_even_a_read_with_a_declared_body_over_the_limit_is_413(app, generated):
+    """Why the reads declare 413: the body limit is checked before anything else, on any method."""
     limit = mount_of(app).settings.max_body
     client = app.test_client()
-    for (method, path), statuses in KNOWN_GAPS.items():
-        assert not statuses & generated[(method, path)], "declared now: remove it from KNOWN_GAPS"
-        assert statuses == {"413"}, "only the 413 gap is demonstrated here"
-        url = path.replace("{courseId}", "0123456789abcdef01234567")
+    for (method, path), statuses in generated.items():
+        assert "413" in statuses, (method, path)
+        url = path.replace("{courseId}", "0123456789abcdef01234567").replace("{lectureId}", "0123456789abcdef01234567")
         response = client.open(url, method=method, data=b"x" * (limit + 1))  # declared length, no token
         assert response.status_code == 413, (method, url)
         assert response.get_json() == {"status": "fail", "message": "Request body too large"}
@@ -204,18 +183,8 @@ BASE = {("GET", "/p/{id}"): frozenset({"200", "401"}), ("POST", "/p/{id}/x"): fr
 ])
 def test_any_gained_or_lost_operation_or_status_is_a_disagreement(documented, generated):
     """Either side gaining or losing an operation or a status makes the comparison fail."""
-    assert disagreements(BASE, BASE, {}) == []
-    assert disagreements(documented, generated, {})
-
-
-def test_a_known_gap_must_be_real_and_open():
-    """A gap allows exactly its statuses, and is reported once the document declares them."""
-    with_gap = {**BASE, ("GET", "/p/{id}"): frozenset({"200", "401", "413"})}
-    assert disagreements(with_gap, BASE, {("GET", "/p/{id}"): {"413"}}) == []
-    assert disagreements(BASE, BASE, {("GET", "/p/{id}"): {"413"}})           # the doc must list it
-    closed = {**BASE, ("GET", "/p/{id}"): with_gap[("GET", "/p/{id}")]}
-    assert disagreements(with_gap, closed, {("GET", "/p/{id}"): {"413"}})     # declared now: remove it
-    assert disagreements(BASE, BASE, {("GET", "/q"): {"413"}})                # names no operation
+    assert disagreements(BASE, BASE) == []
+    assert disagreements(documented, generated)
 
 
 TABLE = f"""{BEGIN}

@@ -257,3 +257,12 @@ def test_a_failing_event_receiver_does_not_fail_the_stored_write(api, lms, caplo
     assert response.status_code == 200 and response.json["data"]["completionPercentage"] == 50
     assert lms.record(api.user_id, course)["lectureProgress"][0]["isCompleted"] is True
     assert "a receiver of lecture-completed failed" in caplog.text
+
+
+@BOTH
+def test_an_item_that_is_not_an_object_is_named_by_its_index(api, lms):
+    """`{"lectures": [5]}`: the error is under the item's index, not marshmallow's `_schema`."""
+    course, _ = lms.course(1)
+    response = batch(api, course, [5])
+    assert response.status_code == 400
+    assert response.json["errors"] == {"lectures": {"0": ["Invalid input type."]}}

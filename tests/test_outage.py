@@ -152,3 +152,16 @@ def test_a_host_connection_that_went_away_is_503_not_500(wire_server):
     assert response.status_code == 503
     assert response.json == {"status": "error", "message": "The database is unavailable; retry later"}
     assert response.headers["Retry-After"] == "5"
+
+
+def test_bad_input_is_400_even_while_the_database_is_away():
+    """Validation comes before the first database call (the index check included)."""
+    app = create_app({"PROGRESS_ENV": "testing", "JWT_SECRET_KEY": SECRET,
+                      "MONGODB_URI": "mongodb://127.0.0.1:9/away?directConnection=true&serverSelectionTimeoutMS=300"})
+    client = app.test_client()
+    auth = {"Authorization": f"Bearer {make_token(ObjectId())}"}
+    assert client.get("/api/v1/progress/not-an-id", headers=auth).status_code == 400
+    assert client.get("/api/v1/progress?page=0", headers=auth).status_code == 400
+    bad_body = client.patch(f"/api/v1/progress/{ObjectId()}/lectures/{ObjectId()}", data="[", headers=auth)
+    assert bad_body.status_code == 400
+    assert client.get(f"/api/v1/progress/{ObjectId()}", headers=auth).status_code == 503

@@ -11,7 +11,7 @@ from .catalog import CourseInfo
 from .database import DASHBOARD, STUDENTS
 from .exceptions import Forbidden, NotFound
 from .present import present
-from .service import ADMIN, COURSE_NOT_FOUND, may_read
+from .service import ADMIN, COURSE_NOT_FOUND, may_read, ready
 
 NOT_ALLOWED = "Only the course's instructor or an admin can see its progress"
 DASHBOARD_SORT = [("lastAccessed", -1), ("_id", -1)]
@@ -89,6 +89,7 @@ def dashboard(mount, user_id, page, limit):
     With enrollment required, only the courses the caller may still read are listed (a
     dropped student's record stays stored, and still counts for the instructor).
     """
+    ready(mount)
     courses, readable = readable_courses(mount, user_id)
     query = dashboard_query(user_id, readable)
     raws = list(_page_of(mount, query, DASHBOARD_SORT, DASHBOARD, page, limit))
@@ -105,6 +106,7 @@ def dashboard(mount, user_id, page, limit):
 
 def require_instructor(mount, user_id, course_id):
     """The course, if the caller is its instructor or an admin: 404, then 403."""
+    ready(mount)
     course = mount.catalog.course(course_id)
     if course is None:
         raise NotFound(COURSE_NOT_FOUND)

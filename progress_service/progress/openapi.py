@@ -30,7 +30,7 @@ ERRORS = {
          "neither the course's instructor nor an admin",
     404: "Course not found, or no progress record for this user and course",
     409: "The record kept changing under concurrent writes; retry after `Retry-After`",
-    413: "Request body too large",
+    413: "Request body too large (a declared length over the limit is refused first, on any method)",
     503: "The database is unavailable, or (writes) its unique index on (user, course) is not "
          "in place; retry after `Retry-After`",
 }
@@ -62,9 +62,9 @@ class Operation:
 # tests/test_openapi.py fails when a route has no entry here.
 WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 503)
 OPERATIONS = {
-    "dashboard": Operation(schemas.DashboardPageOutSchema, (400, 401, 503),
+    "dashboard": Operation(schemas.DashboardPageOutSchema, (400, 401, 413, 503),
                            query=schemas.PageQuerySchema),
-    "get_progress": Operation(schemas.ProgressOutSchema, (400, 401, 403, 404, 503),
+    "get_progress": Operation(schemas.ProgressOutSchema, (400, 401, 403, 404, 413, 503),
                               path=schemas.CoursePathSchema),
     "mark_lecture": Operation(schemas.ProgressOutSchema, WRITE_ERRORS, writes=True,
                               path=schemas.LecturePathSchema, body=schemas.LectureUpdateSchema),
@@ -74,9 +74,9 @@ OPERATIONS = {
                                  path=schemas.CoursePathSchema, message="Course marked as completed"),
     "reset_course": Operation(schemas.ProgressOutSchema, WRITE_ERRORS, writes=True,
                               path=schemas.CoursePathSchema, message="Course progress has been reset"),
-    "course_summary": Operation(schemas.SummaryOutSchema, (400, 401, 403, 404, 503),
+    "course_summary": Operation(schemas.SummaryOutSchema, (400, 401, 403, 404, 413, 503),
                                 path=schemas.CoursePathSchema, tag="instructor"),
-    "course_students": Operation(schemas.StudentsPageOutSchema, (400, 401, 403, 404, 503),
+    "course_students": Operation(schemas.StudentsPageOutSchema, (400, 401, 403, 404, 413, 503),
                                  path=schemas.CoursePathSchema, query=schemas.PageQuerySchema,
                                  tag="instructor"),
 }

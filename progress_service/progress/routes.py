@@ -30,11 +30,7 @@ def mount():
 
 
 def authenticated(view):
-    """401 (token) -> 403 (origin) before anything else; passes the mount and the caller's id.
-
-    Our indexes are checked on first use: while the unique one is missing, writes are
-    refused (503, service.write) and reads go on.
-    """
+    """401 (token) -> 403 (origin) before anything else; passes the mount and the caller's id."""
 
     @wraps(view)
     def wrapper(**kwargs):
@@ -42,7 +38,6 @@ def authenticated(view):
         user_id = auth.current_user_id(here.settings.identity_claim)
         g.progress_user_id = user_id  # for the standalone app's request log
         auth.check_origin(here.settings.origins)
-        here.database.ensure_indexes()
         return view(here, user_id, **kwargs)
 
     return wrapper
@@ -53,7 +48,21 @@ def load(schema, data):
     try:
         return schema.load(data)
     except ValidationError as exc:
-        raise InvalidInput("Invalid request", errors=exc.messages) from exc
+        raise InvalidInput("Invalid request", errors=client_names(exc.messages)) from exc
+
+
+def client_names(messages):
+    """marshmallow's errors keyed only by what the client sent.
+
+    A value that is not an object at all (a batch item `5`) is reported by marshmallow under
+    its internal key `_schema`; the client knows that item by its index, so the messages go
+    there directly.
+    """
+    if not isinstance(messages, dict):
+        return messages
+    if set(messages) == {"_schema"}:
+        return messages["_schema"]
+    return {key: client_names(value) for key, value in messages.items()}
 
 
 class RepeatedKey(ValueError):

@@ -48,6 +48,13 @@ class Outcome:
 
 # --- who may use a course (contract section 8) ---------------------------------------------
 
+def ready(mount):
+    """Our indexes, checked on a process's first request (after the input was validated, so
+    bad input is a 400 even while the database is away). While the unique one is missing,
+    writes are refused (503, `write`) and reads go on."""
+    mount.database.ensure_indexes()
+
+
 def open_course(mount, user_id, course_id):
     """(course, caller or None): 404 without the course, 403 when the caller may not use it.
 
@@ -55,6 +62,7 @@ def open_course(mount, user_id, course_id):
     list is open to every signed-in user. The caller's user is read only when their role
     decides, and handed back so the answer need not read it again.
     """
+    ready(mount)
     course = mount.catalog.course(course_id, user_id)
     if course is None:
         raise NotFound(COURSE_NOT_FOUND)
