@@ -9,7 +9,7 @@ import time
 import bson
 import pytest
 
-from progress_service.progress.models import completion_percentage
+from progress_service.progress.rule import completion_percentage
 from progress_service.progress.schemas import MAX_BATCH
 
 from .clients import Scenario, database  # noqa: F401 (fixture)

@@ -20,7 +20,7 @@ from bson import ObjectId
 
 from progress_service import create_app
 from progress_service.progress import mount_of, store
-from progress_service.progress.models import completion_state
+from progress_service.progress.rule import completion_state
 
 from .support import PREFIX, SECRET, Api, Lms
 

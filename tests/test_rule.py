@@ -7,8 +7,9 @@ import pytest
 from bson import ObjectId
 
 from progress_service.progress.catalog import CourseInfo
-from progress_service.progress.models import (LectureList, ProgressServiceRecord, completion_percentage,
-                                              completion_state)
+from progress_service.progress.lectures import LectureList
+from progress_service.progress.models import ProgressServiceRecord
+from progress_service.progress.rule import completion_percentage, completion_state
 from progress_service.progress.present import present
 from progress_service.progress.store import apply_rule, conditional_update
 

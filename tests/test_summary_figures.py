@@ -1,6 +1,6 @@
 """The summary's aggregation against a plain Python computation over the same records.
 
-This is what keeps insights.summary_pipeline aligned with models.completion_state, the rule
+This is what keeps insights.summary_pipeline aligned with rule.completion_state, the rule
 every save uses. It runs on the wire server and on mongomock: mongomock evaluates every
 operator the pipeline uses ($filter, $map, $slice, $in, $ifNull, $cond, $add, $floor, ...),
 which is why the pipeline projects one field per lecture instead of nesting $map.
@@ -12,7 +12,7 @@ import pytest
 from bson import ObjectId
 
 from progress_service.progress import insights, mount_of
-from progress_service.progress.models import completion_state
+from progress_service.progress.rule import completion_state
 
 from .support import BOTH, PREFIX, make_token, utc_ms
 

@@ -5,7 +5,7 @@ import pytest
 from pymongo import monitoring
 
 from progress_service.progress import mount_of, signals
-from progress_service.progress.service import watched_enough
+from progress_service.progress.watching import watched_enough
 from progress_service.progress.settings import complete_at
 
 from .support import BOTH, PREFIX, WIRE, Api

@@ -55,7 +55,7 @@ def outbox(app):
 
 def delivered(app, lrs, user_id):
     """The user's statements in the LRS once the outbox is empty (paged, counted by id)."""
-    assert wait_for(lambda: outbox(app).count_documents({"state": "pending"}) == 0), "the outbox drained"
+    assert wait_for(lambda: outbox(app).count_documents({"state": "pending"}) == 0, 30), "the outbox drained"
     found = lrs.statements(agent={"objectType": "Agent", "account": {"homePage": HOMEPAGE, "name": str(user_id)}})
     ids = [statement["id"] for statement in found]
     assert len(ids) == len(set(ids)), "each statement exactly once"
@@ -192,7 +192,7 @@ def test_a_statement_the_lrs_refuses_for_good_is_parked_and_later_ones_flow(sett
     assert lrs.post([squatter]).status_code == 200  # a different statement under the same id
     proxy.forward()
     api.patch(course, lectures[1], {"isCompleted": True})
-    assert wait_for(lambda: outbox(app).count_documents({"state": "pending"}) == 0)
+    assert wait_for(lambda: outbox(app).count_documents({"state": "pending"}) == 0, 30)
     parked = list(outbox(app).find({"state": PARKED}))
     assert [doc["_id"] for doc in parked] == [first["_id"]] and "409" in parked[0]["reason"]
     found = delivered(app, lrs, student)
@@ -257,7 +257,7 @@ def test_the_cli_sends_parked_statements_again(setting):
     student = lms.user()
     course, lectures = lms.course(1)
     Api(app.test_client(), student).patch(course, lectures[0], {"isCompleted": True})
-    assert wait_for(lambda: outbox(app).count_documents({"state": PARKED}) == 3)
+    assert wait_for(lambda: outbox(app).count_documents({"state": PARKED}) == 3, 30)
     proxy.forward()
     mount_of(app).relay.stop()  # the CLI sends them itself, like a second process would
     result = app.test_cli_runner().invoke(args=["progress", "xapi-retry"])

@@ -3,7 +3,7 @@ instructor's summary and student list. No Flask in here.
 
 Every figure shown per record comes from `present`, i.e. the same rule over the course's
 current lectures as GET /:courseId; only the summary computes the rule in the database, and
-`summary_pipeline` says how it mirrors `models.completion_state`.
+`summary_pipeline` says how it mirrors `rule.completion_state`.
 """
 from dataclasses import dataclass
 
@@ -158,7 +158,7 @@ def _percentage(lecture_count):
 def summary_pipeline(course_id, lecture_ids):
     """One aggregation over a course's records: students, completed, percentage sum, per lecture.
 
-    It mirrors models.completion_state, which stays the single source of the rule for
+    It mirrors rule.completion_state, which stays the single source of the rule for
     saves: only the given current lectures count, the first entry of a lecture wins, a
     lecture without an entry is not completed, no lectures is 0. The test comparing its
     figures with completion_state over the same records is what keeps the two aligned.

@@ -15,7 +15,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from . import store, xapi
 from .exceptions import Unavailable
-from .models import now_ms
+from .rule import now_ms
 
 log = logging.getLogger("progress_service")
 

@@ -6,7 +6,7 @@ the same shape for the OpenAPI document; tests/test_openapi.py checks answers ag
 """
 from datetime import timezone
 
-from .models import as_utc, completion_percentage, entry_done, first_entries, unique
+from .rule import as_utc, completion_percentage, entry_done, first_entries, unique
 
 # Integers up to 2^53 print as JavaScript prints them (30, not 30.0); larger ones as floats.
 SAFE_INTEGER = 2 ** 53

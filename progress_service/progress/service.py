@@ -10,12 +10,13 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from fractions import Fraction
 
 from . import signals, store
 from .exceptions import Conflict, Forbidden, InvalidInput, NotFound
-from .models import ProgressServiceRecord, now_ms
+from .models import ProgressServiceRecord
+from .rule import now_ms
 from .present import present
+from .watching import resolve_flags
 
 log = logging.getLogger("progress_service")
 
@@ -66,16 +67,17 @@ def open_course(mount, user_id, course_id):
     course = mount.catalog.course(course_id, user_id)
     if course is None:
         raise NotFound(COURSE_NOT_FOUND)
-    if not mount.settings.enrollment_required or course.enrolled is not False or course.instructor == user_id:
+    if may_read(mount, course, user_id):
         return course, None
     caller = mount.catalog.user(user_id)
-    if caller is None or caller.role != ADMIN:
+    if not may_read(mount, course, user_id, caller):
         raise Forbidden(NOT_ENROLLED)
     return course, caller
 
 
-def may_read(mount, course, user_id, caller):
-    """Whether the caller may use `course` (asked with their id), without raising."""
+def may_read(mount, course, user_id, caller=None):
+    """Whether the caller may use `course` (asked with their id): enrolled, not required, or a
+    course without a list, its instructor, or (when `caller` is known) an admin."""
     if not mount.settings.enrollment_required or course.enrolled is not False or course.instructor == user_id:
         return True
     return caller is not None and caller.role == ADMIN
@@ -111,47 +113,6 @@ def get_progress(mount, user_id, course_id):
     if raw is None:
         raise NotFound(RECORD_NOT_FOUND)
     return _answer(mount, raw, course, user_id, caller, minimal=False)
-
-
-# --- completion by watching (contract section 8) -------------------------------------------
-
-def exact(number):
-    """A JSON or stored number as the exact decimal it was written as.
-
-    A float holds 107.9995 as 107.99949999...; its shortest repr is the decimal the client
-    (or the LMS) wrote, so the comparison sees 107999.5 ms, as the contract rounds it.
-    """
-    return Fraction(repr(number)) if isinstance(number, float) else Fraction(number)
-
-
-def _whole_ms(seconds):
-    """Seconds (exact) as whole milliseconds, half up."""
-    return int(seconds * 1000 + Fraction(1, 2))
-
-
-def watched_enough(complete_at, duration, watch_time):
-    """Whether watching `watch_time` of a lecture of `duration` seconds completes it."""
-    if complete_at is None or watch_time is None or not isinstance(duration, (int, float)):
-        return False
-    if isinstance(duration, bool) or not duration > 0 or duration != duration:
-        return False
-    return _whole_ms(exact(watch_time)) >= _whole_ms(complete_at * exact(duration))
-
-
-def resolve_flags(mount, changes):
-    """The changes with the flag watching sets: a lecture watched far enough is completed.
-
-    An explicit flag always wins; watching never un-completes (a position-only change keeps
-    the flag as it is). Durations are read only for changes that may complete by watching.
-    """
-    complete_at = mount.settings.complete_at
-    candidates = [c.lecture for c in changes if c.watch_time is not None and c.is_completed is None]
-    if complete_at is None or not candidates:
-        return changes
-    durations = mount.catalog.lecture_durations(candidates)
-    return [LectureChange(c.lecture, True, c.watch_time)
-            if c.is_completed is None and watched_enough(complete_at, durations.get(c.lecture), c.watch_time)
-            else c for c in changes]
 
 
 # --- writing -------------------------------------------------------------------------------
