@@ -1,12 +1,14 @@
 """The student's side of contract section 8: watch position, completion by watching, minimal answers."""
+import json
 from contextlib import contextmanager
 
 import pytest
+from bson import ObjectId
 from pymongo import monitoring
 
 from progress_service.progress import mount_of, signals
-from progress_service.progress.watching import watched_enough
 from progress_service.progress.settings import complete_at
+from progress_service.progress.watching import watched_enough
 
 from .support import BOTH, PREFIX, WIRE, Api
 
@@ -204,20 +206,24 @@ class Commands(monitoring.CommandListener):
 
     def __init__(self):
         self.seen = []
+        self.replies = []
 
     def started(self, event):
         self.seen.append((event.command_name, event.command.get(event.command_name), event.command))
 
     def succeeded(self, event):
-        pass
+        self.replies.append(event.reply)
 
     def failed(self, event):
         pass
 
 
 @WIRE
-def test_a_minimal_position_update_is_three_commands_and_reads_no_record(app, api, lms):
-    """Course (with enrollment), lecture duration, one update: no read of the record, no user read."""
+def test_a_minimal_position_update_is_two_commands_and_reads_no_record(app, api, lms):
+    """One question about the course (enrollment, the lecture, its duration), one update.
+
+    No read of the record, none of the user, and no lecture list in the course's reply.
+    """
     listener = Commands()
     monitoring.register(listener)
     mount_of(app).database.close()
@@ -226,13 +232,32 @@ def test_a_minimal_position_update_is_three_commands_and_reads_no_record(app, ap
     assert api.patch(course, lectures[0], {"isCompleted": True}).status_code == 200
     before = lms.record(api.user_id, course)
     listener.seen.clear()
+    listener.replies.clear()
     response = api.patch(course, lectures[1], {"watchTime": 61.5}, headers=MINIMAL)
     assert response.status_code == 204
     names = [(name, collection) for name, collection, _ in listener.seen if name not in ("listIndexes",)]
-    assert names == [("find", "courses"), ("find", "lectures"), ("update", "courseprogresses")]
+    assert names == [("aggregate", "courses"), ("update", "courseprogresses")]
+    assert "lectures" not in json.dumps(listener.replies[0], default=str).replace('"lecture"', "")
     update = listener.seen[-1][2]["updates"][0]["u"]
     assert update["$inc"] == {"__v": 1} and set(update["$set"]) == {
         "lectureProgress.$.watchTime", "lectureProgress.$.lastWatched", "lastAccessed", "updatedAt"}
     after = lms.record(api.user_id, course)
     assert after["__v"] == before["__v"] + 1 and after["updatedAt"] > before["updatedAt"]
     assert after["lectureProgress"][1]["watchTime"] == 61.5 and after["completionPercentage"] == 33
+
+
+@BOTH
+def test_the_cheap_position_path_keeps_every_answer_of_the_full_one(api, lms, client):
+    """With Prefer minimal: 404 course, 400 foreign lecture, first use creates, 90 % completes."""
+    course, lectures = lms.course(2, durations=[100, 100])
+    other, other_lectures = lms.course(1)
+    missing = api.patch(ObjectId(), lectures[0], {"watchTime": 5}, headers=MINIMAL)
+    assert (missing.status_code, missing.json["message"]) == (404, "Course not found")
+    foreign = api.patch(course, other_lectures[0], {"watchTime": 5}, headers=MINIMAL)
+    assert (foreign.status_code, foreign.json["errors"]) == (400, {"lectureId": ["Lecture does not belong to this course"]})
+    assert lms.record(api.user_id, course) is None
+    assert api.patch(course, lectures[0], {"watchTime": 5}, headers=MINIMAL).status_code == 204
+    assert entry(lms, api, course)["watchTime"] == 5.0, "the first position creates the record"
+    with completed_events() as seen:
+        assert api.patch(course, lectures[0], {"watchTime": 90}, headers=MINIMAL).status_code == 204
+    assert entry(lms, api, course)["isCompleted"] is True and seen == [lectures[0]]

@@ -16,7 +16,7 @@ from .exceptions import Conflict, Forbidden, InvalidInput, NotFound
 from .models import ProgressServiceRecord
 from .rule import now_ms
 from .present import present
-from .watching import resolve_flags
+from .watching import resolve_flags, watched_enough
 
 log = logging.getLogger("progress_service")
 
@@ -67,12 +67,17 @@ def open_course(mount, user_id, course_id):
     course = mount.catalog.course(course_id, user_id)
     if course is None:
         raise NotFound(COURSE_NOT_FOUND)
+    return course, require_enrolled(mount, course, user_id)
+
+
+def require_enrolled(mount, course, user_id):
+    """The caller's user when their role had to be read (else None); 403 when they may not."""
     if may_read(mount, course, user_id):
-        return course, None
+        return None
     caller = mount.catalog.user(user_id)
     if not may_read(mount, course, user_id, caller):
         raise Forbidden(NOT_ENROLLED)
-    return course, caller
+    return caller
 
 
 def may_read(mount, course, user_id, caller=None):
@@ -217,12 +222,12 @@ def _set_lecture(lectures, index, change, now):
 
 def mark_lecture(mount, user_id, course_id, change, minimal=False):
     """PATCH one lecture; creates the record on first use and applies the change."""
+    if minimal and change.is_completed is None and _record_position(mount, user_id, course_id, change):
+        return Outcome()
     course, caller = open_course(mount, user_id, course_id)
     if require_lectures(course, [change.lecture]):
         raise InvalidInput(NOT_IN_COURSE, errors={"lectureId": [NOT_IN_COURSE]})
     [change] = resolve_flags(mount, [change])
-    if minimal and change.is_completed is None and _record_position(mount, user_id, course, change):
-        return Outcome()
 
     def apply(lectures, indexes, now):
         _set_lecture(lectures, indexes[change.lecture], change, now)
@@ -231,10 +236,25 @@ def mark_lecture(mount, user_id, course_id, change, minimal=False):
     return _answer_write(mount, done, user_id, caller, minimal)
 
 
-def _record_position(mount, user_id, course, change):
-    """The cheap path of a position update: True when stored without a read."""
+def _record_position(mount, user_id, course_id, change):
+    """The cheap path of a position update with a minimal answer: True when stored.
+
+    Two commands: one question about the course (enrollment, the lecture, its duration; the
+    same 404, 403 and 400 as the full path, in the same order) and one update, no read of the
+    record. False (take the full path) when watching this far completes the lecture, or the
+    update matched nothing (no record, no entry for the lecture, no numeric __v).
+    """
+    ready(mount)
+    place = mount.catalog.lecture_place(course_id, user_id, change.lecture)
+    if place is None:
+        raise NotFound(COURSE_NOT_FOUND)
+    require_enrolled(mount, place.course, user_id)
+    if not place.in_course:
+        raise InvalidInput(NOT_IN_COURSE, errors={"lectureId": [NOT_IN_COURSE]})
+    if watched_enough(mount.settings.complete_at, place.duration, change.watch_time):
+        return False
     mount.database.indexes.require_unique()
-    return store.record_position(mount.database.records_for_write(), user_id, course.id, change.lecture,
+    return store.record_position(mount.database.records_for_write(), user_id, course_id, change.lecture,
                                  change.watch_time, now_ms())
 
 
