@@ -4,12 +4,15 @@
     .venv/bin/python -m bench.run --ours bench.reference_app:app   # self-test of the harness
 
 Starts a SecantusDB in a temporary directory, seeds it in the original LMS's shape (1,000
-records, later 100,000), serves both apps with gunicorn (2 sync workers each) and drives them
-with wrk, alternating between them. Per app and scenario: requests/s and p50/p99 latency
-(wrk), CPU per request of the gunicorn workers (/proc; the database's CPU is reported apart),
-MongoDB commands per request (the hooks in bench/gunicorn_bench.py) and peak worker RSS;
-16 writers on one record are then checked for lost updates in the database. Prints a table,
-writes bench/results.json.
+records on courses of 10, 200 and 1,000 lectures, later 100,000), serves both apps with
+gunicorn (2 sync workers each) and drives them with wrk, alternating between them. Per app
+and scenario: requests/s and p50/p99 latency (wrk), CPU per request of the gunicorn workers
+(/proc; the database's CPU is reported apart), MongoDB commands per request and reply bytes
+(the hooks in bench/gunicorn_bench.py) and peak worker RSS. Scenarios: GET and PATCH at each
+course size, position-only heartbeats, POST complete/reset on 1,000 lectures, GET on courses
+with 100,000 and 10 enrolled students, 16 writers on one record (lost updates), 16 writers on
+different records served by one threaded process against one sync worker, and GET/PATCH among
+100,000 records. Prints a table, writes bench/results.json (docs/performance.md: the method).
 """
 import argparse
 import http.client
@@ -34,7 +37,7 @@ from pymongo import MongoClient  # noqa: E402  (after the re-exec above)
 from pymongo.errors import PyMongoError  # noqa: E402
 
 from bench import contention, dataset, procs, report  # noqa: E402
-from bench.load import ensure_wrk, http_json  # noqa: E402
+from bench.load import ensure_wrk, http_call, http_json  # noqa: E402
 from bench.measure import Scenario, Server, compare  # noqa: E402
 
 GUNICORN_CONFIG = ROOT / "bench" / "gunicorn_bench.py"
@@ -52,9 +55,18 @@ def parse_args(argv):
     parser.add_argument("--writers", type=int, default=dataset.WRITER_LECTURES,
                         help=f"concurrent writers on one record (at most {dataset.WRITER_LECTURES})")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers per app")
+    parser.add_argument("--threads", type=int, default=8,
+                        help="threads of the one gthread process in the threaded scenario (0 skips it)")
+    parser.add_argument("--slow-factor", type=float, default=2.0,
+                        help="longer rounds for the scenario that serves few requests a second "
+                             "(POST complete/reset on 1,000 lectures: ours sends a 1,000-path $set)")
     parser.add_argument("--large", type=int, default=100_000,
                         help="records of the large phase (0 skips it)")
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results.json")
+    parser.add_argument("--only", default="",
+                        help="comma-separated prefixes of the scenarios to run (e.g. "
+                             "'heartbeat,get-enrolled'; 'writers', 'threaded', 'get-10@' for the "
+                             "100k phase); default all. Keys of skipped scenarios are null")
     parser.add_argument("--seed", type=int, default=1, help="random seed of the data set")
     parser.add_argument("--no-lms-index", dest="lms_index", action="store_false",
                         help="do not pre-create the LMS's unique (user, course) index; the apps' "
@@ -104,31 +116,44 @@ def benchmark(args, apps, group, tmp, log):
     rng = random.Random(args.seed)
     secret = secrets.token_hex(32)
     user_count = max(dataset.BASE_USERS, -(-args.large // dataset.SMALL_COURSES))
-    log(f"seeding {user_count:,} users; courses of 10, 200 and {dataset.WRITER_LECTURES} lectures")
+    log(f"seeding {user_count:,} users; courses of 10, 200, {dataset.HUGE_LECTURES} and "
+        f"{dataset.WRITER_LECTURES} lectures; {dataset.CROWD:,} and {dataset.FEW} enrolled")
     data = dataset.seed_catalog(db, secret, user_count, lms_indexes=args.lms_index)
     dataset.seed_base_records(db, data, rng)
+    log("seeded")
     env = app_environment(uri, secret)
     raw = {name: {} for name in apps}
+    extra = {}
+
+    def selected(name):
+        return not args.only or name.startswith(tuple(filter(None, args.only.split(","))))
 
     def run(scenarios):
         for scenario in scenarios:
-            for name, figures in compare(servers, scenario, db_proc.pid, args, log).items():
-                raw[name][scenario.name] = figures
+            if selected(scenario.name):
+                for name, figures in compare(servers, scenario, db_proc.pid, args, log).items():
+                    raw[name][scenario.name] = figures
 
     with ExitStack() as stack:
         servers = {name: stack.enter_context(serve(group, name, spec, env, tmp, args.workers, data, log))
                    for name, spec in apps.items()}
         answers = {name: check_answers(server, data) for name, server in servers.items()}
+        behaviours = {name: check_behaviours(server, db, data) for name, server in servers.items()}
         run(base_scenarios(args, data, rng, tmp))
+        run(student_scenarios(args, db, data, rng, tmp))
         for name, server in servers.items():
-            raw[name][f"writers-{args.writers}"] = run_writers(server, db, data, db_proc.pid, args, tmp, log)
-        if args.large:
+            if selected(f"writers-{args.writers}"):
+                raw[name][f"writers-{args.writers}"] = run_writers(server, db, data, db_proc.pid, args, tmp, log)
+        if args.threads and selected(f"threaded-{args.writers}"):
+            extra["threaded"] = run_threaded(group, apps, env, db, data, db_proc.pid, args, tmp, log)
+        if args.large and selected(f"get-{report.large_label(args)}"):
             log(f"growing to {args.large:,} records on the 10-lecture courses")
             dataset.grow_small_records(db, data, args.large, rng)
             run(large_scenarios(args, data, rng, tmp))
         for name, server in servers.items():
             raw[name]["peak_rss_mb"] = round(server.peak_rss_mb, 1)
-    return report.summarize(args, apps, raw, report.compare_answers(answers))
+    return report.summarize(args, apps, raw, report.compare_answers(answers),
+                            report.compare_behaviours(behaviours), extra)
 
 
 # ---- the database and the apps --------------------------------------------------------------
@@ -159,17 +184,21 @@ def app_environment(uri, secret):
 
 
 @contextmanager
-def serve(group, name, spec, env, tmp, workers, data, log):
-    """gunicorn serving `spec` on a free port with the counting hooks; stopped on exit."""
+def serve(group, name, spec, env, tmp, workers, data, log, threads=0):
+    """gunicorn serving `spec` on a free port with the counting hooks; stopped on exit.
+    `threads`: gthread workers with that many threads each, else sync workers."""
     port = procs.free_port()
     stats_dir = tmp / f"stats-{name}"
     stats_dir.mkdir()
     log_path = tmp / f"gunicorn-{name}.log"
     # No --preload: the workers must import the app after post_fork has registered the listener.
     cmd = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONFIG), "--workers", str(workers),
-           "--bind", f"127.0.0.1:{port}", spec]
+           "--bind", f"127.0.0.1:{port}"]
+    if threads:
+        cmd += ["--worker-class", "gthread", "--threads", str(threads)]
+    cmd.append(spec)
     proc = group.start(cmd, log_path, cwd=ROOT, env={**env, "BENCH_STATS_DIR": str(stats_dir)})
-    server = Server(name, f"http://127.0.0.1:{port}", proc, stats_dir, log_path)
+    server = Server(name, f"http://127.0.0.1:{port}", proc, stats_dir, log_path, threads=threads)
     try:
         probe = dataset.check_pairs(data)[0]
         procs.wait_until(lambda: _alive(proc, log_path) and _get(server, data, *probe),
@@ -209,6 +238,64 @@ def check_answers(server, data):
     return answers
 
 
+def check_behaviours(server, db, data):
+    """What the load scenarios rely on, asked once of each app (both must answer alike):
+    enrollment's 403 (and no record created), the admin's and instructor's pass, the
+    position-only PATCH (204 with return=minimal, flag kept), completion by watching (an
+    explicit flag wins), POST complete/reset (messages, percentages, 404 without a record)."""
+    found = {}
+    big, open_course = data.big_course, data.writer_course
+    stranger = dataset.new_user(db, f"Stranger for {server.name}")
+    admin = dataset.new_user(db, f"Admin for {server.name}", role="admin")
+    student = dataset.new_user(db, f"Student for {server.name}")
+
+    def call(user, method, path, body=None, minimal=False):
+        headers = {"Prefer": "return=minimal"} if minimal else None
+        return http_call(server.url, method, f"/api/v1/progress/{path}", data.token(user), body, headers)
+
+    def brief(answer, *keys):
+        status, body, headers = answer
+        if not isinstance(body, dict):
+            return {"status": status, "body": body, "preference": headers.get("preference-applied")}
+        data_ = body.get("data") or {}
+        return {"status": status, "message": body.get("message"),
+                **{k: data_.get(k) for k in keys}}
+
+    lecture = big["lectures"][0]
+    found["403 not enrolled GET"] = brief(call(stranger, "GET", big["_id"]))
+    found["403 not enrolled PATCH"] = brief(call(stranger, "PATCH", f"{big['_id']}/lectures/{lecture}",
+                                                 {"isCompleted": True}))
+    found["403 created no record"] = db.courseprogresses.count_documents(
+        {"user": stranger, "course": big["_id"]})
+    found["admin passes (404 no record)"] = brief(call(admin, "GET", big["_id"]))
+    found["instructor passes (404 no record)"] = brief(call(data.instructor, "GET", big["_id"]))
+    found["complete without record"] = brief(call(student, "POST", f"{open_course['_id']}/complete"))
+
+    course_id = open_course["_id"]
+    first, second = open_course["lectures"][:2]
+    duration = open_course["durations"][first]
+    found["position only, first use"] = brief(call(student, "PATCH", f"{course_id}/lectures/{first}",
+                                                   {"watchTime": 5}), "completionPercentage")
+    found["heartbeat 204"] = brief(call(student, "PATCH", f"{course_id}/lectures/{first}",
+                                        {"watchTime": 7}, minimal=True))
+    status, body = http_json(server.url, "GET", f"/api/v1/progress/{course_id}", data.token(student))
+    entry = body["data"]["lectureProgress"][0] if status == 200 else {}
+    found["heartbeat stored"] = {k: entry.get(k) for k in ("watchTime", "isCompleted")}
+    found["watched 90% completes"] = brief(call(student, "PATCH", f"{course_id}/lectures/{first}",
+                                                {"watchTime": duration * dataset.COMPLETE_AT}),
+                                           "completionPercentage")
+    found["watching never un-completes"] = brief(call(student, "PATCH", f"{course_id}/lectures/{first}",
+                                                      {"watchTime": 1}), "completionPercentage")
+    found["explicit false wins"] = brief(call(student, "PATCH", f"{course_id}/lectures/{second}",
+                                              {"watchTime": duration * 2, "isCompleted": False}),
+                                         "completionPercentage")
+    found["complete"] = brief(call(student, "POST", f"{course_id}/complete"), "completionPercentage", "isCompleted")
+    found["reset"] = brief(call(student, "POST", f"{course_id}/reset"), "completionPercentage", "isCompleted")
+    found["complete minimal"] = brief(call(student, "POST", f"{course_id}/complete", minimal=True))
+    found["body without either field"] = brief(call(student, "PATCH", f"{course_id}/lectures/{first}", {}))
+    return found
+
+
 # ---- scenarios ------------------------------------------------------------------------------
 
 def base_scenarios(args, data, rng, tmp):
@@ -217,6 +304,36 @@ def base_scenarios(args, data, rng, tmp):
     for label, course_of in (("10", lambda u: data.small_courses[u % dataset.SMALL_COURSES]),
                              ("200", lambda u: data.big_course)):
         scenarios += _get_and_patch(label, *dataset.base_lists(data, course_of, rng), args, tmp)
+    return scenarios
+
+
+def student_scenarios(args, db, data, rng, tmp):
+    """Section 8 and the largest course: heartbeats at 200 lectures, GET/PATCH at 1,000,
+    POST complete/reset at 1,000, GET on the courses with 100,000 and 10 enrolled students."""
+    heartbeat = tmp / "heartbeat-200.txt"
+    dataset.write_lines(heartbeat, dataset.heartbeat_list(data, data.big_course, rng))
+    scenarios = [Scenario("heartbeat-200", "PATCH", heartbeat, args.connections, expected=204)]
+    scenarios += _get_and_patch("1000", *dataset.huge_lists(data, rng), args, tmp)
+
+    # Each thread of wrk alternates complete and reset on its own record, which every run
+    # (warm-up included) starts from the reset state: each request flips all 1,000 flags.
+    users = data.users[dataset.HUGE_RECORDS:dataset.HUGE_RECORDS + args.connections]
+    pairs = tmp / "complete-reset-1000.txt"
+    dataset.write_lines(pairs, dataset.pair_lines(data, users, data.huge_course))
+    scenarios.append(Scenario("complete-reset-1000", "POST", pairs, args.connections, mode="pair",
+                              prepare=lambda: dataset.replace_records(db, users, data.huge_course),
+                              duration_factor=args.slow_factor))
+
+    # Apart, for latency and reply bytes; mixed in one run (with the heavy control), for the
+    # CPU of each kind of GET in the same conditions. A request that waits tens of ms for the
+    # database resumes on cold caches and costs the worker more CPU, whatever it waited for:
+    # only the control, whose query takes as long for another reason, tells that apart from
+    # work done for the enrollment list.
+    crowd, few, mixed = dataset.enrollment_lists(data)
+    for label, lines in (("100k", crowd), ("10", few), ("mixed", mixed)):
+        path = tmp / f"get-enrolled-{label}.txt"
+        dataset.write_lines(path, lines)
+        scenarios.append(Scenario(f"get-enrolled-{label}", "GET", path, args.connections))
     return scenarios
 
 
@@ -252,6 +369,35 @@ def run_writers(server, db, data, db_pid, args, tmp, log):
     log(f"{server.name} writers: lost {result['lost_updates']}, rule held "
         f"{during['rule_ok'] and final['rule_ok']}, final round {final['statuses']}")
     return result
+
+
+def run_threaded(group, apps, env, db, data, db_pid, args, tmp, log):
+    """16 writers on DIFFERENT records: ONE gunicorn process with `--threads` threads against
+    ONE sync worker, for each app, rounds alternating over the four servers; then each
+    server's records are checked (no lost or misplaced write)."""
+    configs = {}
+    for app, spec in apps.items():
+        configs[f"{app}-sync"] = (spec, 0)
+        configs[f"{app}-threads"] = (spec, args.threads)
+    lists, users = {}, {}
+    for name in configs:
+        users[name] = [dataset.new_user(db, f"Threaded writer {i} for {name}") for i in range(args.writers)]
+        lists[name] = tmp / f"threaded-{name}.txt"
+        dataset.write_lines(lists[name], dataset.threaded_writer_lines(data, users[name]))
+    scenario = Scenario(f"threaded-{args.writers}", "PATCH", lists, args.writers, mode="writer")
+    with ExitStack() as stack:
+        servers = {name: stack.enter_context(serve(group, name, spec, env, tmp, 1, data, log, threads))
+                   for name, (spec, threads) in configs.items()}
+        results = compare(servers, scenario, db_pid, args, log)
+        for name, server in servers.items():
+            results[name]["peak_rss_mb"] = round(server.peak_rss_mb, 1)
+    for name, result in results.items():
+        writers = result.pop("wrk_threads")
+        check = contention.check_separate(db, users[name], data.writer_course, writers)
+        result.update(lost_updates=len(check["lost"]), check=check)
+        log(f"{name} threaded writers: lost {len(check['lost'])}, foreign writes "
+            f"{len(check['foreign_writes'])}, rule broken {len(check['rule_broken'])}")
+    return {"threads": args.threads, "writers": args.writers, "servers": results}
 
 
 if __name__ == "__main__":
