@@ -182,3 +182,17 @@ def tail(path, lines=30):
             return "".join(log.readlines()[-lines:])
     except FileNotFoundError:
         return "(no log)"
+
+
+PROBLEM_MARKERS = ("Traceback", "[ERROR]", "[CRITICAL]", "WORKER TIMEOUT", "Worker exiting",
+                   "was sent SIGKILL", "Exception")
+
+
+def log_problems(path, keep=5):
+    """Lines of a gunicorn log that say something went wrong: {"count", "examples"}."""
+    try:
+        with open(path, errors="replace") as log:
+            lines = [line.rstrip() for line in log if any(m in line for m in PROBLEM_MARKERS)]
+    except FileNotFoundError:
+        return {"count": 0, "examples": []}
+    return {"count": len(lines), "examples": lines[:keep]}

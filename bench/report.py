@@ -97,7 +97,7 @@ def summarize(args, apps, raw, answers, behaviours=None, extra=None):
     large = f"get-{large_label(args)}"
     get10, patch10 = ours.get("get-10", {}), ours.get("patch-10", {})
     unexpected = {f"{app}/{scenario}": r["unexpected_statuses"] for app, side in raw.items()
-                  for scenario, r in side.items() if isinstance(r, dict) and r.get("unexpected_statuses")}
+                  for scenario, r in side.items() if isinstance(r, dict) and "rps" in r and r.get("unexpected_statuses")}
     for name, r in extra.get("threaded", {}).get("servers", {}).items():
         if r.get("unexpected_statuses"):
             unexpected[f"{name}/threaded"] = r["unexpected_statuses"]
@@ -122,10 +122,13 @@ def summarize(args, apps, raw, answers, behaviours=None, extra=None):
                        "statuses": writers["statuses"]} if writers else {},
         "worker_rss_mb": ours["peak_rss_mb"],
         "unexpected_statuses": unexpected,
+        "server_log_problems": {name: side["log_problems"] for name, side in
+                                {**raw, **extra.get("threaded", {}).get("servers", {})}.items()
+                                if side.get("log_problems", {}).get("count")},
         "answers_compared": answers,
         "behaviours_compared": behaviours,
         "max_other_cpu_share": max((r["other_cpu_share"] for app in raw.values()
-                                    for r in app.values() if isinstance(r, dict)), default=None),
+                                    for r in app.values() if isinstance(r, dict) and "rps" in r), default=None),
         "config": {"duration_s": args.duration, "rounds": args.rounds, "warmup_s": args.warmup,
                    "slow_factor": args.slow_factor,
                    "connections": args.connections, "writers": args.writers,
@@ -183,7 +186,7 @@ def print_report(results):
     print("\n" + header + "\n" + "-" * len(header))
     rows = []
     for scenario, mine in results["raw"]["ours"].items():
-        if isinstance(mine, dict):
+        if isinstance(mine, dict) and "rps" in mine:
             rows += [(scenario, app, results["raw"][app][scenario]) for app in ("ours", "reference")]
     rows += [("threaded", name, r) for name, r in results["raw"].get("threaded", {}).items()]
     for scenario, app, r in rows:
@@ -196,7 +199,8 @@ def print_report(results):
                                         "enrollment_100k", "threaded", "db_commands",
                                         "latency_p50_ratio_100k_vs_1k",
                                         "latency_p50_ratio_100k_vs_1k_reference", "contention",
-                                        "worker_rss_mb", "unexpected_statuses", "answers_compared")}
+                                        "worker_rss_mb", "unexpected_statuses", "server_log_problems",
+                                        "answers_compared")}
     headline["behaviours_compared"] = {k: v for k, v in (results.get("behaviours_compared") or {}).items()
                                        if k != "ours"}
     print("\n" + json.dumps(headline, indent=2))
