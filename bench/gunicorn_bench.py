@@ -21,6 +21,8 @@ collection (`coll:<name>.<collection>`), and for the collections in $BENCH_REPLY
 (default: courses, lectures, users) the size of the reply is added up
 (`bytes:<name>.<collection>`, `len(bson.encode(reply))`). Progress records are left out of the
 byte count on purpose: re-encoding a 1,000-lecture reply would add worker CPU to both apps.
+The time each command took as the driver saw it (sent to reply, queueing in the database
+included) is added up per name and collection too (`wait_us:<name>.<collection>`).
 """
 import json
 import os
@@ -40,7 +42,7 @@ FLUSH_INTERVAL = 0.25
 _lock = threading.Lock()
 _totals = {}          # method -> Counter(requests=..., commands=..., cmd:<name>=..., misses=...)
 _local = threading.local()  # .method: the method of the request this thread serves
-_pending = {}         # request_id -> "<name>.<collection>" of commands whose reply is measured
+_pending = {}         # request_id -> ("<name>.<collection>", whether its reply size is counted)
 _dirty = False
 LABEL_HEADER = "X-BENCH-LABEL"  # gunicorn gives header names in upper case
 BYTES_COLLECTIONS = frozenset(filter(None, os.environ.get(
@@ -70,16 +72,18 @@ class CommandCounter(monitoring.CommandListener):
         collection = collection if isinstance(collection, str) else "-"
         key = f"{name}.{collection}"
         _count(commands=1, **{f"cmd:{name}": 1, f"coll:{key}": 1})
-        if collection in BYTES_COLLECTIONS:
-            with _lock:
-                _pending[event.request_id] = key
+        with _lock:
+            _pending[event.request_id] = (key, collection in BYTES_COLLECTIONS)
 
     def succeeded(self, event):
         reply = event.reply
         with _lock:
-            key = _pending.pop(event.request_id, None)
+            key, measured = _pending.pop(event.request_id, (None, False))
         if key is not None:
-            _count(**{f"bytes:{key}": len(bson.encode(reply)), f"replies:{key}": 1})
+            counts = {f"wait_us:{key}": event.duration_micros}
+            if measured:
+                counts.update({f"bytes:{key}": len(bson.encode(reply)), f"replies:{key}": 1})
+            _count(**counts)
         if event.command_name == "update" and reply.get("n") == 0:
             _count(misses=1)
         elif event.command_name == "findAndModify" and reply.get("value") is None:

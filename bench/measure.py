@@ -20,8 +20,9 @@ class Scenario:
     """One load: a request list, the method the server-side counts are read for, a concurrency.
 
     `mode`: how wrk_requests.lua walks the list ("random", "writer", "pair"). `prepare`, when
-    given, is called before every wrk run of the scenario (warm-up included), before the CPU
-    snapshot, to put the database back in the state each run starts from. `duration_factor`
+    given, is called with the server before every wrk run of the scenario on it (warm-up
+    included), before the CPU snapshot, to put the database back in the state each run starts
+    from. `duration_factor`
     lengthens the rounds of a scenario whose requests are few per second. `expected` is the
     status every answer should have (anything else is reported).
     """
@@ -50,29 +51,41 @@ class Server:
 
 def compare(servers, scenario, db_pid, args, log):
     """Both apps on one scenario, rounds in ABBA order so drift (of the machine, of the
-    database as writes pile up) weighs on both alike; returns {app: figures}."""
+    database as writes pile up) weighs on both alike; returns {app: figures}. `db_pid`: a
+    function giving the database's pid (a prepare step may restart it)."""
     names = list(servers)
     if scenario.warmup and args.warmup:
         for name in names:
-            _prepare(scenario)
+            _prepare(scenario, servers[name])
             _wrk(servers[name], scenario, args.warmup)
         time.sleep(FLUSH_WAIT)  # the warm-up's last requests must not land in the first round
+    db_idle = idle_share(db_pid())
     runs = {name: [] for name in names}
     duration = max(1, round(args.duration * scenario.duration_factor))
     for round_number in range(args.rounds):
         for name in names if round_number % 2 == 0 else names[::-1]:
-            _prepare(scenario)
-            runs[name].append(measure_once(servers[name], scenario, db_pid, duration))
+            _prepare(scenario, servers[name])
+            runs[name].append(measure_once(servers[name], scenario, db_pid(), duration))
     results = {}
     for name in names:
         results[name] = per_request(scenario, combine(runs[name]))
+        results[name]["db_idle_cpu_share"] = db_idle
         log_result(log, name, scenario, results[name])
     return results
 
 
-def _prepare(scenario):
+def idle_share(pid, seconds=1.0):
+    """The share of one core a process uses while nothing is asked of it (the database's own
+    background work, which slows what it serves)."""
+    before = procs.cpu_seconds(pid)
+    time.sleep(seconds)
+    after = procs.cpu_seconds(pid)
+    return None if before is None or after is None else round((after - before) / seconds, 2)
+
+
+def _prepare(scenario, server):
     if scenario.prepare is not None:
-        scenario.prepare()
+        scenario.prepare(server)
 
 
 def measure_once(server, scenario, db_pid, duration):
@@ -223,6 +236,9 @@ def per_request(scenario, total):
                                 if k.startswith("cmd:") and v},
         "db_commands_by_collection": {k[5:]: round(v / served, 2) for k, v in sorted(counts.items())
                                       if k.startswith("coll:") and v},
+        "db_wait_ms_per_command": {k[8:]: round(v / counts[f"coll:{k[8:]}"] / 1000, 2)
+                                   for k, v in sorted(counts.items())
+                                   if k.startswith("wait_us:") and counts[f"coll:{k[8:]}"] > 0},
         "reply_bytes_per_command": {k[6:]: round(v / counts[f"replies:{k[6:]}"], 1)
                                     for k, v in sorted(counts.items())
                                     if k.startswith("bytes:") and counts[f"replies:{k[6:]}"] > 0},

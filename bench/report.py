@@ -138,6 +138,7 @@ def summarize(args, apps, raw, answers, behaviours=None, extra=None):
                                 "command": f"gunicorn --workers 1 --worker-class gthread --threads "
                                            f"{args.threads} wsgi:app"} if args.threads else None,
                    "large_records": args.large, "only": args.only or None,
+                   "database_restarted_before_each_scenario": args.restart_db,
                    "lms_index_precreated": args.lms_index,
                    "cpu_count": os.cpu_count()},
         "notes": {

@@ -10,11 +10,10 @@ and scenario: requests/s and p50/p99 latency (wrk), CPU per request of the gunic
 (/proc; the database's CPU is reported apart), MongoDB commands per request and reply bytes
 (the hooks in bench/gunicorn_bench.py) and peak worker RSS. Scenarios, in this order: GET and
 PATCH at 10 and 200 lectures, position-only heartbeats, 16 writers on one record (lost
-updates), 16 writers on different records served by one threaded process against one sync
-worker; then the heavy ones (GET and PATCH at 1,000 lectures, POST complete/reset at 1,000,
-GET on courses with 100,000 and 10 enrolled students), which leave the embedded database
-slower at writes for a while; last GET/PATCH among 100,000 records. Prints a table, writes
-bench/results.json (docs/performance.md: the method).
+updates), GET and PATCH at 1,000 lectures, POST complete/reset at 1,000, GET on courses with
+100,000 and 10 enrolled students; 16 writers on different records served by one threaded
+process against one sync worker (on a database of its own); last GET/PATCH among 100,000
+records. Prints a table, writes bench/results.json (docs/performance.md: the method).
 """
 import argparse
 import http.client
@@ -59,6 +58,8 @@ def parse_args(argv):
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers per app")
     parser.add_argument("--threads", type=int, default=8,
                         help="threads of the one gthread process in the threaded scenario (0 skips it)")
+    parser.add_argument("--no-restart-db", dest="restart_db", action="store_false",
+                        help="do not restart SecantusDB before each scenario (see run.Database)")
     parser.add_argument("--threaded-rounds", type=int, default=4,
                         help="measured rounds of the threaded scenario (four servers, ABBA...)")
     parser.add_argument("--slow-factor", type=float, default=2.0,
@@ -115,7 +116,8 @@ def check_app_exists(spec):
 
 def benchmark(args, apps, group, tmp, log):
     """Seed, serve both apps, run every scenario on both; return the summary."""
-    db_proc, uri = start_database(group, tmp, log)
+    database = Database(group, tmp, log)
+    uri = database.uri
     db = MongoClient(uri).get_default_database()
     rng = random.Random(args.seed)
     secret = secrets.token_hex(32)
@@ -132,10 +134,19 @@ def benchmark(args, apps, group, tmp, log):
     def selected(name):
         return not args.only or name.startswith(tuple(filter(None, args.only.split(","))))
 
-    def run(scenarios):
+    def fresh_database():
+        """SecantusDB restarted on its data, the apps' connections back: see Database."""
+        if args.restart_db:
+            database.restart()
+            for server in servers.values():
+                warm_up(server, data)
+
+    def run(scenarios, restart=True):
         for scenario in scenarios:
             if selected(scenario.name):
-                for name, figures in compare(servers, scenario, db_proc.pid, args, log).items():
+                if restart:
+                    fresh_database()
+                for name, figures in compare(servers, scenario, lambda: database.pid, args, log).items():
                     raw[name][scenario.name] = figures
 
     with ExitStack() as stack:
@@ -147,17 +158,18 @@ def benchmark(args, apps, group, tmp, log):
         run([heartbeat_scenario(args, data, rng, tmp)])
         for name, server in servers.items():
             if selected(f"writers-{args.writers}"):
-                raw[name][f"writers-{args.writers}"] = run_writers(server, db, data, db_proc.pid, args, tmp, log)
-        if args.threads and selected(f"threaded-{args.writers}"):
-            extra["threaded"] = run_threaded(group, apps, env, db, data, db_proc.pid, args, tmp, log)
-        # Last before the 100k phase: after these the embedded database serves writes slower
-        # for minutes (a 1,000-lecture record is 100 KB, complete/reset rewrite them by the
-        # hundred), which would weigh on the writers' and the threaded scenarios' req/s.
+                fresh_database()
+                raw[name][f"writers-{args.writers}"] = run_writers(server, db, data, lambda: database.pid,
+                                                                   args, tmp, log)
         run(heavy_scenarios(args, db, data, rng, tmp))
+        if args.threads and selected(f"threaded-{args.writers}"):
+            extra["threaded"] = run_threaded(group, apps, env, db, data, args, tmp, log)
         if args.large and selected(f"get-{report.large_label(args)}"):
             log(f"growing to {args.large:,} records on the 10-lecture courses")
             dataset.grow_small_records(db, data, args.large, rng)
-            run(large_scenarios(args, data, rng, tmp))
+            # No restart: the growth writes one batch at a time, and the phase measures the
+            # database's cache over 100,000 records as the growth left it.
+            run(large_scenarios(args, data, rng, tmp), restart=False)
         for name, server in servers.items():
             raw[name]["peak_rss_mb"] = round(server.peak_rss_mb, 1)
             raw[name]["log_problems"] = procs.log_problems(server.log)
@@ -167,20 +179,69 @@ def benchmark(args, apps, group, tmp, log):
 
 # ---- the database and the apps --------------------------------------------------------------
 
-def start_database(group, tmp, log):
-    """A SecantusDB on a free port with its storage in `tmp`; returns (process, URI)."""
-    port = procs.free_port()
-    log_path = tmp / "secantusdb.log"
-    # cwd=tmp: secantusd-py would otherwise pick up a secantusd.toml from the current directory.
-    proc = group.start([str(Path(sys.executable).parent / "secantusd-py"), "--host", "127.0.0.1",
-                        "--port", str(port), "--storage-path", str(tmp / "db"),
-                        "--log-level", "WARNING"], log_path, cwd=tmp)
-    uri = f"mongodb://127.0.0.1:{port}/{DB_NAME}?directConnection=true"
-    with MongoClient(uri, serverSelectionTimeoutMS=500) as probe:
-        procs.wait_until(lambda: _alive(proc, log_path) and probe.admin.command("ping"),
-                         timeout=60, errors=(PyMongoError, OSError), what="SecantusDB")
-    log(f"SecantusDB up on port {port} (pid {proc.pid})")
-    return proc, uri
+class Database:
+    """A SecantusDB on a free port with its storage in `home`, which can be restarted on it.
+
+    Why restart: after some seconds of concurrent writes SecantusDB serves every later
+    update 2-4 times slower (a find + update of a 10-lecture record: 2.7 ms before 20 s of 16
+    concurrent writers, 5.7 ms after, still 5.9 ms 5 s later, 2.4 ms after a restart; in a
+    benchmark run 4 ms became 14 ms), with no background work of its own to see. A scenario
+    would then measure what the ones before it left behind: so each starts on a database
+    restarted on its data (same port; the apps' drivers reconnect, and a few GETs bring their
+    pools back before the warm-up).
+    """
+
+    def __init__(self, group, home, log):
+        self.group, self.home, self.log = group, home, log
+        home.mkdir(exist_ok=True)
+        self.port = procs.free_port()
+        self.uri = f"mongodb://127.0.0.1:{self.port}/{DB_NAME}?directConnection=true"
+        self.proc = None
+        self.restarts = 0
+        self.start()
+        log(f"SecantusDB up on port {self.port} (pid {self.proc.pid})")
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def start(self):
+        log_path = self.home / "secantusdb.log"
+        # cwd=home: secantusd-py would otherwise pick up a secantusd.toml from the current directory.
+        self.proc = self.group.start([str(Path(sys.executable).parent / "secantusd-py"), "--host",
+                                      "127.0.0.1", "--port", str(self.port), "--storage-path",
+                                      str(self.home / "db"), "--log-level", "WARNING"],
+                                     log_path, cwd=self.home)
+        with MongoClient(self.uri, serverSelectionTimeoutMS=500) as probe:
+            procs.wait_until(lambda: _alive(self.proc, log_path) and probe.admin.command("ping"),
+                             timeout=120, errors=(PyMongoError, OSError), what="SecantusDB")
+
+    def restart(self):
+        started = time.monotonic()
+        self.group.stop(self.proc)
+        self.start()
+        self.restarts += 1
+        self.log(f"SecantusDB restarted in {time.monotonic() - started:.1f}s (pid {self.proc.pid})")
+
+    def stop(self):
+        self.group.stop(self.proc)
+
+
+def warm_up(server, data, path=None, token=None, answers=10, attempts=100):
+    """GETs until `answers` in a row are answered below 500 (a worker's first request after a
+    database restart may find its pooled connections closed). Default: the check records."""
+    in_a_row = 0
+    for _ in range(attempts):
+        if path:
+            status, _ = http_json(server.url, "GET", path, token)
+        else:
+            status, _ = _get(server, data, *dataset.check_pairs(data)[in_a_row % dataset.CHECK_USERS])
+        in_a_row = in_a_row + 1 if status < 500 else 0
+        if in_a_row >= answers:
+            return
+        if status >= 500:
+            time.sleep(0.2)
+    raise SystemExit(f"{server.name} answers 5xx after a database restart:\n{procs.tail(server.log)}")
 
 
 def app_environment(uri, secret):
@@ -334,7 +395,7 @@ def heavy_scenarios(args, db, data, rng, tmp):
     pairs = tmp / "complete-reset-1000.txt"
     dataset.write_lines(pairs, dataset.pair_lines(data, users, data.huge_course))
     scenarios.append(Scenario("complete-reset-1000", "POST", pairs, args.connections, mode="pair",
-                              prepare=lambda: dataset.replace_records(db, users, data.huge_course),
+                              prepare=lambda server: dataset.replace_records(db, users, data.huge_course),
                               duration_factor=args.slow_factor))
 
     # Apart, for latency and reply bytes; mixed in one run (with the heavy control), for the
@@ -384,10 +445,24 @@ def run_writers(server, db, data, db_pid, args, tmp, log):
     return result
 
 
-def run_threaded(group, apps, env, db, data, db_pid, args, tmp, log):
+def run_threaded(group, apps, env, main_db, data, args, tmp, log):
     """16 writers on DIFFERENT records: ONE gunicorn process with `--threads` threads against
     ONE sync worker, for each app, rounds alternating over the four servers; then each
-    server's records are checked (no lost or misplaced write)."""
+    server's records are checked (no lost or misplaced write).
+
+    On a SecantusDB of its own, holding the writers' course and users: after a few minutes of
+    concurrent writes SecantusDB serves every update 3-4 times slower (4 -> 14 ms for a
+    10-lecture record, with no background work of its own to see), and this scenario is
+    bound by the database's throughput. Its own database measures the same thing whatever
+    ran before, and its hammering leaves the main database as it was."""
+    database = Database(group, tmp / "threaded-db", log)
+    uri = database.uri
+    db = MongoClient(uri).get_default_database()
+    db.courseprogresses.create_index([("user", 1), ("course", 1)], unique=True)
+    course = main_db.courses.find_one({"_id": data.writer_course["_id"]})
+    db.courses.insert_one(course)
+    db.lectures.insert_many(list(main_db.lectures.find({"_id": {"$in": course["lectures"]}})))
+    env = {**env, "MONGODB_URI": uri}
     configs = {}
     for app, spec in apps.items():
         configs[f"{app}-sync"] = (spec, 0)
@@ -397,13 +472,21 @@ def run_threaded(group, apps, env, db, data, db_pid, args, tmp, log):
         users[name] = [dataset.new_user(db, f"Threaded writer {i} for {name}") for i in range(args.writers)]
         lists[name] = tmp / f"threaded-{name}.txt"
         dataset.write_lines(lists[name], dataset.threaded_writer_lines(data, users[name]))
-    scenario = Scenario(f"threaded-{args.writers}", "PATCH", lists, args.writers, mode="writer")
+    def fresh(server):
+        """Every round on a database restarted (see Database): four servers hammer it."""
+        if args.restart_db:
+            database.restart()
+            warm_up(server, data, path=f"/api/v1/progress/{course['_id']}",
+                    token=data.token(users[server.name][0]))
+
+    scenario = Scenario(f"threaded-{args.writers}", "PATCH", lists, args.writers, mode="writer",
+                        prepare=fresh)
     # Its ratios compare runs of different servers, minutes into a busy database: more rounds.
     rounds = argparse.Namespace(**{**vars(args), "rounds": max(args.rounds, args.threaded_rounds)})
     with ExitStack() as stack:
         servers = {name: stack.enter_context(serve(group, name, spec, env, tmp, 1, data, log, threads))
                    for name, (spec, threads) in configs.items()}
-        results = compare(servers, scenario, db_pid, rounds, log)
+        results = compare(servers, scenario, lambda: database.pid, rounds, log)
         for name, server in servers.items():
             results[name]["peak_rss_mb"] = round(server.peak_rss_mb, 1)
             results[name]["log_problems"] = procs.log_problems(server.log)
@@ -413,6 +496,7 @@ def run_threaded(group, apps, env, db, data, db_pid, args, tmp, log):
         result.update(lost_updates=len(check["lost"]), check=check)
         log(f"{name} threaded writers: lost {len(check['lost'])}, foreign writes "
             f"{len(check['foreign_writes'])}, rule broken {len(check['rule_broken'])}")
+    database.stop()
     return {"threads": args.threads, "writers": args.writers, "servers": results}
 
 
