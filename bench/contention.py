@@ -86,3 +86,29 @@ def _tally(values):
     for value in values:
         counts[str(value)] = counts.get(str(value), 0) + 1
     return counts
+
+
+def check_separate(db, user_ids, course, writers):
+    """Writers on DIFFERENT records (writer i: user i's record, lecture i): each record must
+    hold its writer's last acknowledged write or a later one, the rule over its flags, and
+    nothing on any other lecture (no request may land in another user's record)."""
+    lost, inconsistent, foreign, rule_broken = [], [], [], []
+    for number, user_id in enumerate(user_ids, start=1):
+        writer = writers.get(str(number))
+        if writer is None:
+            continue
+        record, entries = stored_entries(db, user_id, course)
+        mine = course["lectures"][number - 1]
+        entry = entries.get(mine, {})
+        stored = int(entry.get("watchTime") or 0)
+        if stored < writer["acked"] or (writer["acked"] and record is None):
+            lost.append({"writer": number, "acked": writer["acked"], "stored": stored})
+        if stored and bool(entry.get("isCompleted")) != (stored % 2 == 1):
+            inconsistent.append({"writer": number, "stored": stored, "isCompleted": entry.get("isCompleted")})
+        for lecture, other in entries.items():
+            if lecture != mine and (other.get("watchTime") or other.get("isCompleted")):
+                foreign.append({"writer": number, "lecture": str(lecture)})
+        if record is not None and not rule_holds(record, course):
+            rule_broken.append(number)
+    return {"lost": lost, "inconsistent": inconsistent, "foreign_writes": foreign,
+            "rule_broken": rule_broken}

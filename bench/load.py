@@ -39,16 +39,24 @@ def run_wrk(base_url, list_file, *, duration, connections, threads=None, mode="r
 
 def http_json(base_url, method, path, token, body=None, timeout=15):
     """One request with a Bearer token; returns (status, parsed JSON or raw text)."""
+    status, parsed, _ = http_call(base_url, method, path, token, body, timeout=timeout)
+    return status, parsed
+
+
+def http_call(base_url, method, path, token, body=None, headers=None, timeout=15):
+    """One request with a Bearer token (and extra headers); returns (status, parsed JSON or
+    raw text, response headers as a dict with lower-case names)."""
     parts = urlsplit(base_url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     try:
-        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        conn.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
+        sent = {"Authorization": f"Bearer {token}", "Content-Type": "application/json", **(headers or {})}
+        conn.request(method, path, body=None if body is None else json.dumps(body), headers=sent)
         response = conn.getresponse()
         raw = response.read().decode("utf-8", "replace")
+        received = {name.lower(): value for name, value in response.getheaders()}
     finally:
         conn.close()
     try:
-        return response.status, json.loads(raw)
+        return response.status, json.loads(raw), received
     except ValueError:
-        return response.status, raw
+        return response.status, raw, received

@@ -15,48 +15,164 @@ def compare_answers(answers):
     return {"records": len(reference), "differences": len(differences), "examples": differences[:5]}
 
 
-def summarize(args, apps, raw, answers):
+def compare_behaviours(behaviours):
+    """The functional checks of both apps side by side; messages only where the contract
+    pins them (403 enrollment, the complete/reset messages), not for 400s and 404s."""
+    ours, reference = behaviours["ours"], behaviours["reference"]
+
+    def pinned(answer):
+        if isinstance(answer, dict) and answer.get("status") in (400, 404):
+            return {k: v for k, v in answer.items() if k != "message"}
+        return answer
+
+    differences = {name: {"ours": ours.get(name), "reference": answer}
+                   for name, answer in reference.items() if pinned(ours.get(name)) != pinned(answer)}
+    return {"checks": len(reference), "differences": differences, "ours": ours}
+
+
+def summarize(args, apps, raw, answers, behaviours=None, extra=None):
     """The keys the project tracks, the configuration, notes on method, and every raw figure."""
     ours, ref = raw["ours"], raw["reference"]
+    extra = extra or {}
 
-    def cpu_ratio(label):
-        pair = lambda r: r[f"get-{label}"]["cpu_ms_per_request"] + r[f"patch-{label}"]["cpu_ms_per_request"]
-        return round(pair(ours) / pair(ref), 2)
+    def ratio(a, b, digits=2):
+        return round(a / b, digits) if a is not None and b else None
 
-    writers = ours[f"writers-{args.writers}"]
+    def cpu(side, scenario):
+        return side[scenario]["cpu_ms_per_request"] if scenario in side else None
+
+    cpu_ratios = {}
+    for size in ("10", "200", "1000"):
+        for method in ("GET", "PATCH"):
+            scenario = f"{method.lower()}-{size}"
+            cpu_ratios[f"{method}{size}"] = ratio(cpu(ours, scenario), cpu(ref, scenario))
+
+    heartbeat = ours.get("heartbeat-200", {})
+    heartbeat_key = {
+        "cpu_vs_reference_patch": ratio(cpu(ours, "heartbeat-200"), cpu(ref, "patch-200")),
+        "db_commands": heartbeat.get("db_commands_per_request"),
+        "commands": heartbeat.get("db_commands_by_collection"),
+        "reads_record": bool(heartbeat.get("db_commands_by_collection", {}).get("find.courseprogresses")),
+        "statuses": heartbeat.get("statuses"),
+        "reference_cpu_vs_its_patch": ratio(cpu(ref, "heartbeat-200"), cpu(ref, "patch-200")),
+    }
+    pairs = ours.get("complete-reset-1000", {})
+    complete_reset = {"cpu_ratio": ratio(cpu(ours, "complete-reset-1000"), cpu(ref, "complete-reset-1000")),
+                      "db_commands": pairs.get("db_commands_per_request"),
+                      "statuses": pairs.get("statuses")}
+
+    def enrollment(side):
+        crowd, few = side.get("get-enrolled-100k"), side.get("get-enrolled-10")
+        mixed = side.get("get-enrolled-mixed", {}).get("label_cpu_ms", {})
+        if not crowd or not few:
+            return {}
+        reply = lambda r: r["reply_bytes_per_command"].get("aggregate.courses") \
+            or r["reply_bytes_per_command"].get("find.courses")
+        return {"cpu_ratio": ratio(mixed.get("100k"), mixed.get("10-heavy")),
+                "reply_bytes_ratio": ratio(reply(crowd), reply(few), 3),
+                "p50_ratio": ratio(crowd["p50_ms"], few["p50_ms"]),
+                "cpu_ms": mixed,
+                "cpu_ratio_vs_light_course": ratio(mixed.get("100k"), mixed.get("10")),
+                "cpu_ratio_separate_runs": ratio(crowd["cpu_ms_per_request"], few["cpu_ms_per_request"]),
+                "reply_bytes": {"100k": reply(crowd), "10": reply(few)}}
+
+    threaded = {}
+    if "threaded" in extra:
+        servers = extra["threaded"]["servers"]
+        bad = lambda r: sum(n for status, n in r["statuses"].items() if int(status) >= 500)
+        threaded = {
+            "throughput_ratio": ratio(servers["ours-threads"]["rps"], servers["ours-sync"]["rps"]),
+            "reference_throughput_ratio": ratio(servers["reference-threads"]["rps"],
+                                                servers["reference-sync"]["rps"]),
+            "lost_updates": servers["ours-threads"]["lost_updates"] + servers["ours-sync"]["lost_updates"],
+            "errors_5xx": bad(servers["ours-threads"]) + bad(servers["ours-sync"]),
+            "threads": extra["threaded"]["threads"], "writers": extra["threaded"]["writers"],
+            "statuses": {name: r["statuses"] for name, r in servers.items()},
+            "socket_errors": {name: r["socket_errors"] for name, r in servers.items() if r["socket_errors"]},
+            "reference_lost_updates": servers["reference-threads"]["lost_updates"]
+            + servers["reference-sync"]["lost_updates"],
+        }
+
+    writers = ours.get(f"writers-{args.writers}")
     large = f"get-{large_label(args)}"
+    get10, patch10 = ours.get("get-10", {}), ours.get("patch-10", {})
+    unexpected = {f"{app}/{scenario}": r["unexpected_statuses"] for app, side in raw.items()
+                  for scenario, r in side.items() if isinstance(r, dict) and "rps" in r and r.get("unexpected_statuses")}
+    for name, r in extra.get("threaded", {}).get("servers", {}).items():
+        if r.get("unexpected_statuses"):
+            unexpected[f"{name}/threaded"] = r["unexpected_statuses"]
     return {
         "apps": apps,
-        "cpu_per_request_ratio": {"10": cpu_ratio("10"), "200": cpu_ratio("200")},
-        "db_commands": {"GET": ours["get-10"]["db_commands_per_request"],
-                        "PATCH": ours["patch-10"]["db_commands_per_request"]},
+        "cpu_per_request_ratio": cpu_ratios,
+        "heartbeat": heartbeat_key,
+        "complete_reset_1000": complete_reset,
+        "enrollment_100k": {**enrollment(ours), "reference": enrollment(ref)},
+        "threaded": threaded,
+        "db_commands": {"GET": get10.get("db_commands_per_request"),
+                        "PATCH": patch10.get("db_commands_per_request")},
         "latency_p50_ratio_100k_vs_1k":
-            round(ours[large]["p50_ms"] / ours["get-10"]["p50_ms"], 2) if large in ours else None,
+            ratio(ours[large]["p50_ms"], get10.get("p50_ms")) if large in ours else None,
+        # The two phases run minutes apart: the reference's own ratio shows what the machine did.
+        "latency_p50_ratio_100k_vs_1k_reference":
+            ratio(ref[large]["p50_ms"], ref.get("get-10", {}).get("p50_ms")) if large in ref else None,
         "contention": {"lost_updates": writers["lost_updates"],
-                       "throughput_ratio": round(writers["rps"] / ours["patch-10"]["rps"], 2),
+                       "throughput_ratio": ratio(writers["rps"], patch10.get("rps")),
                        "conditional_misses": writers["conditional_misses"],
                        "write_errors": writers["write_errors"],
-                       "statuses": writers["statuses"]},
+                       "statuses": writers["statuses"]} if writers else {},
         "worker_rss_mb": ours["peak_rss_mb"],
+        "unexpected_statuses": unexpected,
+        "server_log_problems": {name: side["log_problems"] for name, side in
+                                {**raw, **extra.get("threaded", {}).get("servers", {})}.items()
+                                if side.get("log_problems", {}).get("count")},
         "answers_compared": answers,
-        "max_other_cpu_share": max(r["other_cpu_share"] for app in raw.values()
-                                   for r in app.values() if isinstance(r, dict)),
+        "behaviours_compared": behaviours,
+        "max_other_cpu_share": max((r["other_cpu_share"] for app in raw.values()
+                                    for r in app.values() if isinstance(r, dict) and "rps" in r), default=None),
         "config": {"duration_s": args.duration, "rounds": args.rounds, "warmup_s": args.warmup,
+                   "slow_factor": args.slow_factor,
                    "connections": args.connections, "writers": args.writers,
-                   "gunicorn_workers": args.workers, "large_records": args.large,
+                   "gunicorn_workers": args.workers,
+                   "threaded": {"worker_class": "gthread", "workers": 1, "threads": args.threads,
+                                "baseline": "sync, 1 worker", "rounds": max(args.rounds, args.threaded_rounds),
+                                "command": f"gunicorn --workers 1 --worker-class gthread --threads "
+                                           f"{args.threads} wsgi:app"} if args.threads else None,
+                   "large_records": args.large, "only": args.only or None,
+                   "database_restarted_before_each_scenario": args.restart_db,
                    "lms_index_precreated": args.lms_index,
                    "cpu_count": os.cpu_count()},
         "notes": {
-            "cpu_per_request_ratio": "ours / reference of (GET + PATCH) worker CPU ms per request",
-            "cpu": "utime+stime of the gunicorn workers over the requests they served; the "
-                   "database's CPU is db_cpu_ms_per_request; other_cpu_share is the machine's busy "
+            "cpu_per_request_ratio": "ours / reference worker CPU ms per request, per scenario "
+                                     "(GET or PATCH {isCompleted} at 10, 200, 1,000 lectures)",
+            "cpu": "CPU time of the gunicorn workers' serving threads (/proc/<pid>/task/<tid>/schedstat, "
+                   "ns: a sync worker's main thread, every thread of a gthread worker) over the requests "
+                   "they served; cpu_ms_per_request_all_threads adds a sync worker's background threads "
+                   "(pymongo's monitors, the stats flusher), cpu_ms_per_request_ticks is that from "
+                   "/proc/<pid>/stat's clock ticks; "
+                   "the database's CPU is db_cpu_ms_per_request; other_cpu_share is the machine's busy "
                    "time not spent by the workers, the database or wrk (other jobs: noise)",
             "latency": "wrk percentiles, mean over the rounds; rounds alternate the apps (ABBA)",
+            "heartbeat": "PATCH {watchTime} with Prefer: return=minimal at 200 lectures (ours), CPU per "
+                         "request over the reference's full PATCH at 200; db_commands: ours per heartbeat",
+            "complete_reset_1000": "each wrk thread alternates POST complete and POST reset (full "
+                                   "answers) on its own 1,000-lecture record, reset before every run",
+            "enrollment_100k": "GET of the callers' records on a course with 100,000 enrolled students "
+                               "(callers first) over one with 10. cpu_ratio: the serving thread's CPU per "
+                               "GET, from one run mixing three kinds (get-enrolled-mixed, label_cpu_ms): "
+                               "100k over 10-heavy, the control course with 10 enrolled and a 100,000-id "
+                               "list nobody reads, whose query takes the database as long; "
+                               "cpu_ratio_vs_light_course: 100k over the plain 10 course (includes the "
+                               "cost of waiting for a slower database); cpu_ratio_separate_runs: worker "
+                               "CPU of the two separate runs; reply_bytes_ratio: the course query's reply "
+                               "(aggregate on courses); p50 of the separate runs; `reference`: the same "
+                               "for it",
+            "threaded": "16 writers on different records: one gthread process (threads in config) "
+                        "over one sync worker, req/s; lost_updates/errors_5xx: ours, both servers",
             "contention": "throughput_ratio = writers' PATCH req/s over patch-10 req/s; "
                           "conditional_misses = conditional writes that matched nothing (retries); "
                           "write_errors = e.g. duplicate keys of concurrent first PATCHes",
         },
-        "raw": raw,
+        "raw": {**raw, **({"threaded": extra["threaded"]["servers"]} if "threaded" in extra else {})},
     }
 
 
@@ -66,22 +182,28 @@ def large_label(args):
 
 def print_report(results):
     """A readable table of every scenario for both apps, then the headline figures."""
-    header = (f"{'scenario':14} {'app':10} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'cpu ms/req':>10}"
+    header = (f"{'scenario':19} {'app':17} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'cpu ms/req':>10}"
               f" {'db ms/req':>9} {'cmds/req':>8} {'misses':>6} {'other':>5}  statuses")
     print("\n" + header + "\n" + "-" * len(header))
+    rows = []
     for scenario, mine in results["raw"]["ours"].items():
-        if not isinstance(mine, dict):
-            continue
-        for app in ("ours", "reference"):
-            r = results["raw"][app][scenario]
-            print(f"{scenario:14} {app:10} {r['rps']:7.1f} {r['p50_ms']:7.1f} {r['p99_ms']:7.1f}"
-                  f" {r['cpu_ms_per_request']:10.2f} {r['db_cpu_ms_per_request']:9.2f}"
-                  f" {r['db_commands_per_request']:8.2f} {r['conditional_misses']:6}"
-                  f" {r['other_cpu_share']:5.0%}  {r['statuses']}")
+        if isinstance(mine, dict) and "rps" in mine:
+            rows += [(scenario, app, results["raw"][app][scenario]) for app in ("ours", "reference")]
+    rows += [("threaded", name, r) for name, r in results["raw"].get("threaded", {}).items()]
+    for scenario, app, r in rows:
+        print(f"{scenario[:19]:19} {app[:17]:17} {r['rps']:7.1f} {r['p50_ms']:7.1f} {r['p99_ms']:7.1f}"
+              f" {r['cpu_ms_per_request']:10.2f} {r['db_cpu_ms_per_request']:9.2f}"
+              f" {r['db_commands_per_request']:8.2f} {r['conditional_misses']:6}"
+              f" {r['other_cpu_share']:5.0%}  {r['statuses']}")
     print("(other: share of the machine's CPU used by processes outside the benchmark)")
-    headline = {k: results[k] for k in ("cpu_per_request_ratio", "db_commands",
-                                        "latency_p50_ratio_100k_vs_1k", "contention",
-                                        "worker_rss_mb", "answers_compared")}
+    headline = {k: results[k] for k in ("cpu_per_request_ratio", "heartbeat", "complete_reset_1000",
+                                        "enrollment_100k", "threaded", "db_commands",
+                                        "latency_p50_ratio_100k_vs_1k",
+                                        "latency_p50_ratio_100k_vs_1k_reference", "contention",
+                                        "worker_rss_mb", "unexpected_statuses", "server_log_problems",
+                                        "answers_compared")}
+    headline["behaviours_compared"] = {k: v for k, v in (results.get("behaviours_compared") or {}).items()
+                                       if k != "ours"}
     print("\n" + json.dumps(headline, indent=2))
 
 

@@ -4,12 +4,16 @@
     .venv/bin/python -m bench.run --ours bench.reference_app:app   # self-test of the harness
 
 Starts a SecantusDB in a temporary directory, seeds it in the original LMS's shape (1,000
-records, later 100,000), serves both apps with gunicorn (2 sync workers each) and drives them
-with wrk, alternating between them. Per app and scenario: requests/s and p50/p99 latency
-(wrk), CPU per request of the gunicorn workers (/proc; the database's CPU is reported apart),
-MongoDB commands per request (the hooks in bench/gunicorn_bench.py) and peak worker RSS;
-16 writers on one record are then checked for lost updates in the database. Prints a table,
-writes bench/results.json.
+records on courses of 10, 200 and 1,000 lectures, later 100,000), serves both apps with
+gunicorn (2 sync workers each) and drives them with wrk, alternating between them. Per app
+and scenario: requests/s and p50/p99 latency (wrk), CPU per request of the gunicorn workers
+(/proc; the database's CPU is reported apart), MongoDB commands per request and reply bytes
+(the hooks in bench/gunicorn_bench.py) and peak worker RSS. Scenarios, in this order: GET and
+PATCH at 10 and 200 lectures, position-only heartbeats, 16 writers on one record (lost
+updates), GET and PATCH at 1,000 lectures, POST complete/reset at 1,000, GET on courses with
+100,000 and 10 enrolled students; 16 writers on different records served by one threaded
+process against one sync worker (on a database of its own); last GET/PATCH among 100,000
+records. Prints a table, writes bench/results.json (docs/performance.md: the method).
 """
 import argparse
 import http.client
@@ -34,7 +38,7 @@ from pymongo import MongoClient  # noqa: E402  (after the re-exec above)
 from pymongo.errors import PyMongoError  # noqa: E402
 
 from bench import contention, dataset, procs, report  # noqa: E402
-from bench.load import ensure_wrk, http_json  # noqa: E402
+from bench.load import ensure_wrk, http_call, http_json  # noqa: E402
 from bench.measure import Scenario, Server, compare  # noqa: E402
 
 GUNICORN_CONFIG = ROOT / "bench" / "gunicorn_bench.py"
@@ -52,9 +56,22 @@ def parse_args(argv):
     parser.add_argument("--writers", type=int, default=dataset.WRITER_LECTURES,
                         help=f"concurrent writers on one record (at most {dataset.WRITER_LECTURES})")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers per app")
+    parser.add_argument("--threads", type=int, default=8,
+                        help="threads of the one gthread process in the threaded scenario (0 skips it)")
+    parser.add_argument("--no-restart-db", dest="restart_db", action="store_false",
+                        help="do not restart SecantusDB before each scenario (see run.Database)")
+    parser.add_argument("--threaded-rounds", type=int, default=4,
+                        help="measured rounds of the threaded scenario (four servers, ABBA...)")
+    parser.add_argument("--slow-factor", type=float, default=2.0,
+                        help="longer rounds for the scenario that serves few requests a second "
+                             "(POST complete/reset on 1,000 lectures: ours sends a 1,000-path $set)")
     parser.add_argument("--large", type=int, default=100_000,
                         help="records of the large phase (0 skips it)")
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results.json")
+    parser.add_argument("--only", default="",
+                        help="comma-separated prefixes of the scenarios to run (e.g. "
+                             "'heartbeat,get-enrolled'; 'writers', 'threaded', 'get-10@' for the "
+                             "100k phase); default all. Keys of skipped scenarios are null")
     parser.add_argument("--seed", type=int, default=1, help="random seed of the data set")
     parser.add_argument("--no-lms-index", dest="lms_index", action="store_false",
                         help="do not pre-create the LMS's unique (user, course) index; the apps' "
@@ -99,54 +116,132 @@ def check_app_exists(spec):
 
 def benchmark(args, apps, group, tmp, log):
     """Seed, serve both apps, run every scenario on both; return the summary."""
-    db_proc, uri = start_database(group, tmp, log)
+    database = Database(group, tmp, log)
+    uri = database.uri
     db = MongoClient(uri).get_default_database()
     rng = random.Random(args.seed)
     secret = secrets.token_hex(32)
     user_count = max(dataset.BASE_USERS, -(-args.large // dataset.SMALL_COURSES))
-    log(f"seeding {user_count:,} users; courses of 10, 200 and {dataset.WRITER_LECTURES} lectures")
+    log(f"seeding {user_count:,} users; courses of 10, 200, {dataset.HUGE_LECTURES} and "
+        f"{dataset.WRITER_LECTURES} lectures; {dataset.CROWD:,} and {dataset.FEW} enrolled")
     data = dataset.seed_catalog(db, secret, user_count, lms_indexes=args.lms_index)
     dataset.seed_base_records(db, data, rng)
+    log("seeded")
     env = app_environment(uri, secret)
     raw = {name: {} for name in apps}
+    extra = {}
 
-    def run(scenarios):
+    def selected(name):
+        return not args.only or name.startswith(tuple(filter(None, args.only.split(","))))
+
+    def fresh_database():
+        """SecantusDB restarted on its data, the apps' connections back: see Database."""
+        if args.restart_db:
+            database.restart()
+            for server in servers.values():
+                warm_up(server, data)
+
+    def run(scenarios, restart=True):
         for scenario in scenarios:
-            for name, figures in compare(servers, scenario, db_proc.pid, args, log).items():
-                raw[name][scenario.name] = figures
+            if selected(scenario.name):
+                if restart:
+                    fresh_database()
+                for name, figures in compare(servers, scenario, lambda: database.pid, args, log).items():
+                    raw[name][scenario.name] = figures
 
     with ExitStack() as stack:
         servers = {name: stack.enter_context(serve(group, name, spec, env, tmp, args.workers, data, log))
                    for name, spec in apps.items()}
         answers = {name: check_answers(server, data) for name, server in servers.items()}
+        behaviours = {name: check_behaviours(server, db, data) for name, server in servers.items()}
         run(base_scenarios(args, data, rng, tmp))
+        run([heartbeat_scenario(args, data, rng, tmp)])
         for name, server in servers.items():
-            raw[name][f"writers-{args.writers}"] = run_writers(server, db, data, db_proc.pid, args, tmp, log)
-        if args.large:
+            if selected(f"writers-{args.writers}"):
+                fresh_database()
+                raw[name][f"writers-{args.writers}"] = run_writers(server, db, data, lambda: database.pid,
+                                                                   args, tmp, log)
+        run(heavy_scenarios(args, db, data, rng, tmp))
+        if args.threads and selected(f"threaded-{args.writers}"):
+            extra["threaded"] = run_threaded(group, apps, env, db, data, args, tmp, log)
+        if args.large and selected(f"get-{report.large_label(args)}"):
             log(f"growing to {args.large:,} records on the 10-lecture courses")
             dataset.grow_small_records(db, data, args.large, rng)
-            run(large_scenarios(args, data, rng, tmp))
+            # No restart: the growth writes one batch at a time, and the phase measures the
+            # database's cache over 100,000 records as the growth left it.
+            run(large_scenarios(args, data, rng, tmp), restart=False)
         for name, server in servers.items():
             raw[name]["peak_rss_mb"] = round(server.peak_rss_mb, 1)
-    return report.summarize(args, apps, raw, report.compare_answers(answers))
+            raw[name]["log_problems"] = procs.log_problems(server.log)
+    return report.summarize(args, apps, raw, report.compare_answers(answers),
+                            report.compare_behaviours(behaviours), extra)
 
 
 # ---- the database and the apps --------------------------------------------------------------
 
-def start_database(group, tmp, log):
-    """A SecantusDB on a free port with its storage in `tmp`; returns (process, URI)."""
-    port = procs.free_port()
-    log_path = tmp / "secantusdb.log"
-    # cwd=tmp: secantusd-py would otherwise pick up a secantusd.toml from the current directory.
-    proc = group.start([str(Path(sys.executable).parent / "secantusd-py"), "--host", "127.0.0.1",
-                        "--port", str(port), "--storage-path", str(tmp / "db"),
-                        "--log-level", "WARNING"], log_path, cwd=tmp)
-    uri = f"mongodb://127.0.0.1:{port}/{DB_NAME}?directConnection=true"
-    with MongoClient(uri, serverSelectionTimeoutMS=500) as probe:
-        procs.wait_until(lambda: _alive(proc, log_path) and probe.admin.command("ping"),
-                         timeout=60, errors=(PyMongoError, OSError), what="SecantusDB")
-    log(f"SecantusDB up on port {port} (pid {proc.pid})")
-    return proc, uri
+class Database:
+    """A SecantusDB on a free port with its storage in `home`, which can be restarted on it.
+
+    Why restart: after some seconds of concurrent writes SecantusDB serves every later
+    update 2-4 times slower (a find + update of a 10-lecture record: 2.7 ms before 20 s of 16
+    concurrent writers, 5.7 ms after, still 5.9 ms 5 s later, 2.4 ms after a restart; in a
+    benchmark run 4 ms became 14 ms), with no background work of its own to see. A scenario
+    would then measure what the ones before it left behind: so each starts on a database
+    restarted on its data (same port; the apps' drivers reconnect, and a few GETs bring their
+    pools back before the warm-up).
+    """
+
+    def __init__(self, group, home, log):
+        self.group, self.home, self.log = group, home, log
+        home.mkdir(exist_ok=True)
+        self.port = procs.free_port()
+        self.uri = f"mongodb://127.0.0.1:{self.port}/{DB_NAME}?directConnection=true"
+        self.proc = None
+        self.restarts = 0
+        self.start()
+        log(f"SecantusDB up on port {self.port} (pid {self.proc.pid})")
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def start(self):
+        log_path = self.home / "secantusdb.log"
+        # cwd=home: secantusd-py would otherwise pick up a secantusd.toml from the current directory.
+        self.proc = self.group.start([str(Path(sys.executable).parent / "secantusd-py"), "--host",
+                                      "127.0.0.1", "--port", str(self.port), "--storage-path",
+                                      str(self.home / "db"), "--log-level", "WARNING"],
+                                     log_path, cwd=self.home)
+        with MongoClient(self.uri, serverSelectionTimeoutMS=500) as probe:
+            procs.wait_until(lambda: _alive(self.proc, log_path) and probe.admin.command("ping"),
+                             timeout=120, errors=(PyMongoError, OSError), what="SecantusDB")
+
+    def restart(self):
+        started = time.monotonic()
+        self.group.stop(self.proc)
+        self.start()
+        self.restarts += 1
+        self.log(f"SecantusDB restarted in {time.monotonic() - started:.1f}s (pid {self.proc.pid})")
+
+    def stop(self):
+        self.group.stop(self.proc)
+
+
+def warm_up(server, data, path=None, token=None, answers=10, attempts=100):
+    """GETs until `answers` in a row are answered below 500 (a worker's first request after a
+    database restart may find its pooled connections closed). Default: the check records."""
+    in_a_row = 0
+    for _ in range(attempts):
+        if path:
+            status, _ = http_json(server.url, "GET", path, token)
+        else:
+            status, _ = _get(server, data, *dataset.check_pairs(data)[in_a_row % dataset.CHECK_USERS])
+        in_a_row = in_a_row + 1 if status < 500 else 0
+        if in_a_row >= answers:
+            return
+        if status >= 500:
+            time.sleep(0.2)
+    raise SystemExit(f"{server.name} answers 5xx after a database restart:\n{procs.tail(server.log)}")
 
 
 def app_environment(uri, secret):
@@ -159,17 +254,21 @@ def app_environment(uri, secret):
 
 
 @contextmanager
-def serve(group, name, spec, env, tmp, workers, data, log):
-    """gunicorn serving `spec` on a free port with the counting hooks; stopped on exit."""
+def serve(group, name, spec, env, tmp, workers, data, log, threads=0):
+    """gunicorn serving `spec` on a free port with the counting hooks; stopped on exit.
+    `threads`: gthread workers with that many threads each, else sync workers."""
     port = procs.free_port()
     stats_dir = tmp / f"stats-{name}"
     stats_dir.mkdir()
     log_path = tmp / f"gunicorn-{name}.log"
     # No --preload: the workers must import the app after post_fork has registered the listener.
     cmd = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONFIG), "--workers", str(workers),
-           "--bind", f"127.0.0.1:{port}", spec]
+           "--bind", f"127.0.0.1:{port}"]
+    if threads:
+        cmd += ["--worker-class", "gthread", "--threads", str(threads)]
+    cmd.append(spec)
     proc = group.start(cmd, log_path, cwd=ROOT, env={**env, "BENCH_STATS_DIR": str(stats_dir)})
-    server = Server(name, f"http://127.0.0.1:{port}", proc, stats_dir, log_path)
+    server = Server(name, f"http://127.0.0.1:{port}", proc, stats_dir, log_path, threads=threads)
     try:
         probe = dataset.check_pairs(data)[0]
         procs.wait_until(lambda: _alive(proc, log_path) and _get(server, data, *probe),
@@ -209,6 +308,64 @@ def check_answers(server, data):
     return answers
 
 
+def check_behaviours(server, db, data):
+    """What the load scenarios rely on, asked once of each app (both must answer alike):
+    enrollment's 403 (and no record created), the admin's and instructor's pass, the
+    position-only PATCH (204 with return=minimal, flag kept), completion by watching (an
+    explicit flag wins), POST complete/reset (messages, percentages, 404 without a record)."""
+    found = {}
+    big, open_course = data.big_course, data.writer_course
+    stranger = dataset.new_user(db, f"Stranger for {server.name}")
+    admin = dataset.new_user(db, f"Admin for {server.name}", role="admin")
+    student = dataset.new_user(db, f"Student for {server.name}")
+
+    def call(user, method, path, body=None, minimal=False):
+        headers = {"Prefer": "return=minimal"} if minimal else None
+        return http_call(server.url, method, f"/api/v1/progress/{path}", data.token(user), body, headers)
+
+    def brief(answer, *keys):
+        status, body, headers = answer
+        if not isinstance(body, dict):
+            return {"status": status, "body": body, "preference": headers.get("preference-applied")}
+        data_ = body.get("data") or {}
+        return {"status": status, "message": body.get("message"),
+                **{k: data_.get(k) for k in keys}}
+
+    lecture = big["lectures"][0]
+    found["403 not enrolled GET"] = brief(call(stranger, "GET", big["_id"]))
+    found["403 not enrolled PATCH"] = brief(call(stranger, "PATCH", f"{big['_id']}/lectures/{lecture}",
+                                                 {"isCompleted": True}))
+    found["403 created no record"] = db.courseprogresses.count_documents(
+        {"user": stranger, "course": big["_id"]})
+    found["admin passes (404 no record)"] = brief(call(admin, "GET", big["_id"]))
+    found["instructor passes (404 no record)"] = brief(call(data.instructor, "GET", big["_id"]))
+    found["complete without record"] = brief(call(student, "POST", f"{open_course['_id']}/complete"))
+
+    course_id = open_course["_id"]
+    first, second = open_course["lectures"][:2]
+    duration = open_course["durations"][first]
+    found["position only, first use"] = brief(call(student, "PATCH", f"{course_id}/lectures/{first}",
+                                                   {"watchTime": 5}), "completionPercentage")
+    found["heartbeat 204"] = brief(call(student, "PATCH", f"{course_id}/lectures/{first}",
+                                        {"watchTime": 7}, minimal=True))
+    status, body = http_json(server.url, "GET", f"/api/v1/progress/{course_id}", data.token(student))
+    entry = body["data"]["lectureProgress"][0] if status == 200 else {}
+    found["heartbeat stored"] = {k: entry.get(k) for k in ("watchTime", "isCompleted")}
+    found["watched 90% completes"] = brief(call(student, "PATCH", f"{course_id}/lectures/{first}",
+                                                {"watchTime": duration * dataset.COMPLETE_AT}),
+                                           "completionPercentage")
+    found["watching never un-completes"] = brief(call(student, "PATCH", f"{course_id}/lectures/{first}",
+                                                      {"watchTime": 1}), "completionPercentage")
+    found["explicit false wins"] = brief(call(student, "PATCH", f"{course_id}/lectures/{second}",
+                                              {"watchTime": duration * 2, "isCompleted": False}),
+                                         "completionPercentage")
+    found["complete"] = brief(call(student, "POST", f"{course_id}/complete"), "completionPercentage", "isCompleted")
+    found["reset"] = brief(call(student, "POST", f"{course_id}/reset"), "completionPercentage", "isCompleted")
+    found["complete minimal"] = brief(call(student, "POST", f"{course_id}/complete", minimal=True))
+    found["body without either field"] = brief(call(student, "PATCH", f"{course_id}/lectures/{first}", {}))
+    return found
+
+
 # ---- scenarios ------------------------------------------------------------------------------
 
 def base_scenarios(args, data, rng, tmp):
@@ -217,6 +374,40 @@ def base_scenarios(args, data, rng, tmp):
     for label, course_of in (("10", lambda u: data.small_courses[u % dataset.SMALL_COURSES]),
                              ("200", lambda u: data.big_course)):
         scenarios += _get_and_patch(label, *dataset.base_lists(data, course_of, rng), args, tmp)
+    return scenarios
+
+
+def heartbeat_scenario(args, data, rng, tmp):
+    """Position-only PATCHes with Prefer: return=minimal on the 200-lecture records."""
+    heartbeat = tmp / "heartbeat-200.txt"
+    dataset.write_lines(heartbeat, dataset.heartbeat_list(data, data.big_course, rng))
+    return Scenario("heartbeat-200", "PATCH", heartbeat, args.connections, expected=204)
+
+
+def heavy_scenarios(args, db, data, rng, tmp):
+    """The largest course and the largest enrollment list: GET/PATCH at 1,000 lectures, POST
+    complete/reset at 1,000, GET on the courses with 100,000 and 10 enrolled students."""
+    scenarios = _get_and_patch("1000", *dataset.huge_lists(data, rng), args, tmp)
+
+    # Each thread of wrk alternates complete and reset on its own record, which every run
+    # (warm-up included) starts from the reset state: each request flips all 1,000 flags.
+    users = data.users[dataset.HUGE_RECORDS:dataset.HUGE_RECORDS + args.connections]
+    pairs = tmp / "complete-reset-1000.txt"
+    dataset.write_lines(pairs, dataset.pair_lines(data, users, data.huge_course))
+    scenarios.append(Scenario("complete-reset-1000", "POST", pairs, args.connections, mode="pair",
+                              prepare=lambda server: dataset.replace_records(db, users, data.huge_course),
+                              duration_factor=args.slow_factor))
+
+    # Apart, for latency and reply bytes; mixed in one run (with the heavy control), for the
+    # CPU of each kind of GET in the same conditions. A request that waits tens of ms for the
+    # database resumes on cold caches and costs the worker more CPU, whatever it waited for:
+    # only the control, whose query takes as long for another reason, tells that apart from
+    # work done for the enrollment list.
+    crowd, few, mixed = dataset.enrollment_lists(data)
+    for label, lines in (("100k", crowd), ("10", few), ("mixed", mixed)):
+        path = tmp / f"get-enrolled-{label}.txt"
+        dataset.write_lines(path, lines)
+        scenarios.append(Scenario(f"get-enrolled-{label}", "GET", path, args.connections))
     return scenarios
 
 
@@ -252,6 +443,61 @@ def run_writers(server, db, data, db_pid, args, tmp, log):
     log(f"{server.name} writers: lost {result['lost_updates']}, rule held "
         f"{during['rule_ok'] and final['rule_ok']}, final round {final['statuses']}")
     return result
+
+
+def run_threaded(group, apps, env, main_db, data, args, tmp, log):
+    """16 writers on DIFFERENT records: ONE gunicorn process with `--threads` threads against
+    ONE sync worker, for each app, rounds alternating over the four servers; then each
+    server's records are checked (no lost or misplaced write).
+
+    On a SecantusDB of its own, holding the writers' course and users: after a few minutes of
+    concurrent writes SecantusDB serves every update 3-4 times slower (4 -> 14 ms for a
+    10-lecture record, with no background work of its own to see), and this scenario is
+    bound by the database's throughput. Its own database measures the same thing whatever
+    ran before, and its hammering leaves the main database as it was."""
+    database = Database(group, tmp / "threaded-db", log)
+    uri = database.uri
+    db = MongoClient(uri).get_default_database()
+    db.courseprogresses.create_index([("user", 1), ("course", 1)], unique=True)
+    course = main_db.courses.find_one({"_id": data.writer_course["_id"]})
+    db.courses.insert_one(course)
+    db.lectures.insert_many(list(main_db.lectures.find({"_id": {"$in": course["lectures"]}})))
+    env = {**env, "MONGODB_URI": uri}
+    configs = {}
+    for app, spec in apps.items():
+        configs[f"{app}-sync"] = (spec, 0)
+        configs[f"{app}-threads"] = (spec, args.threads)
+    lists, users = {}, {}
+    for name in configs:
+        users[name] = [dataset.new_user(db, f"Threaded writer {i} for {name}") for i in range(args.writers)]
+        lists[name] = tmp / f"threaded-{name}.txt"
+        dataset.write_lines(lists[name], dataset.threaded_writer_lines(data, users[name]))
+    def fresh(server):
+        """Every round on a database restarted (see Database): four servers hammer it."""
+        if args.restart_db:
+            database.restart()
+            warm_up(server, data, path=f"/api/v1/progress/{course['_id']}",
+                    token=data.token(users[server.name][0]))
+
+    scenario = Scenario(f"threaded-{args.writers}", "PATCH", lists, args.writers, mode="writer",
+                        prepare=fresh)
+    # Its ratios compare runs of different servers, minutes into a busy database: more rounds.
+    rounds = argparse.Namespace(**{**vars(args), "rounds": max(args.rounds, args.threaded_rounds)})
+    with ExitStack() as stack:
+        servers = {name: stack.enter_context(serve(group, name, spec, env, tmp, 1, data, log, threads))
+                   for name, (spec, threads) in configs.items()}
+        results = compare(servers, scenario, lambda: database.pid, rounds, log)
+        for name, server in servers.items():
+            results[name]["peak_rss_mb"] = round(server.peak_rss_mb, 1)
+            results[name]["log_problems"] = procs.log_problems(server.log)
+    for name, result in results.items():
+        writers = result.pop("wrk_threads")
+        check = contention.check_separate(db, users[name], data.writer_course, writers)
+        result.update(lost_updates=len(check["lost"]), check=check)
+        log(f"{name} threaded writers: lost {len(check['lost'])}, foreign writes "
+            f"{len(check['foreign_writes'])}, rule broken {len(check['rule_broken'])}")
+    database.stop()
+    return {"threads": args.threads, "writers": args.writers, "servers": results}
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
 -- wrk script for bench.run. Arguments after "--": LIST_FILE MODE.
--- LIST_FILE has one request per line: METHOD <tab> PATH <tab> TOKEN <tab> BODY (may be empty).
+-- LIST_FILE has one request per line: METHOD <tab> PATH <tab> TOKEN <tab> BODY (may be empty)
+--   [<tab> HEADERS: "Name: value" pairs separated by "|", e.g. "Prefer: return=minimal"].
 -- MODE "random": every request picks a random line, so many users' tokens and records are hit.
 -- MODE "writer": thread i (run with -t N -c N: one connection per thread) owns line i and PATCHes
 --   it with a rising watchTime (its request number) and an alternating flag (true when odd).
 --   Each thread remembers the number of its last request answered 200, so the harness can
 --   tell from the database whether an acknowledged write was lost.
+-- MODE "pair": thread i (run with -t N -c N) owns lines 2i-1 and 2i and sends them in turn,
+--   first, second, first... (POST complete then reset of one record, never two at once).
 -- done() prints one line "BENCH_JSON {...}" for bench.load to parse.
 
 local threads = {}
@@ -23,11 +26,23 @@ acked = 0
 
 local requests = {}
 local mine = nil
+local pair = nil
 local mode = "random"
 
+local function split_tabs(line)
+  local fields = {}
+  for value in (line .. "\t"):gmatch("([^\t]*)\t") do table.insert(fields, value) end
+  return fields
+end
+
 local function parse(line)
-  local method, path, token, body = line:match("^([^\t]*)\t([^\t]*)\t([^\t]*)\t?(.*)$")
+  local f = split_tabs(line)
+  local method, path, token, body, extra = f[1], f[2], f[3], f[4] or "", f[5] or ""
   local headers = {["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/json"}
+  for header in extra:gmatch("[^|]+") do
+    local name, value = header:match("^%s*([^:]+):%s*(.-)%s*$")
+    if name then headers[name] = value end
+  end
   return {method = method, path = path, headers = headers, body = body ~= "" and body or nil}
 end
 
@@ -40,6 +55,10 @@ function init(args)
   math.randomseed(os.time() * 1000 + id)
   if mode == "writer" then
     mine = lines[id]
+  elseif mode == "pair" then
+    local first, second = lines[2 * id - 1], lines[2 * id]
+    pair = {wrk.format(first.method, first.path, first.headers, first.body),
+            wrk.format(second.method, second.path, second.headers, second.body)}
   else
     -- Pre-formatted, so that picking a request costs wrk next to nothing.
     for i, r in ipairs(lines) do requests[i] = wrk.format(r.method, r.path, r.headers, r.body) end
@@ -53,6 +72,7 @@ function request()
                                sent % 2 == 1 and "true" or "false", sent)
     return wrk.format(mine.method, mine.path, mine.headers, body)
   end
+  if pair then return pair[2 - sent % 2] end
   return requests[math.random(#requests)]
 end
 
