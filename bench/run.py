@@ -56,7 +56,7 @@ def parse_args(argv):
     parser.add_argument("--writers", type=int, default=dataset.WRITER_LECTURES,
                         help=f"concurrent writers on one record (at most {dataset.WRITER_LECTURES})")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers per app")
-    parser.add_argument("--threads", type=int, default=8,
+    parser.add_argument("--threads", type=int, default=4,
                         help="threads of the one gthread process in the threaded scenario (0 skips it)")
     parser.add_argument("--no-restart-db", dest="restart_db", action="store_false",
                         help="do not restart SecantusDB before each scenario (see run.Database)")
