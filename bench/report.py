@@ -103,6 +103,7 @@ def summarize(args, apps, raw, answers, behaviours=None, extra=None):
             unexpected[f"{name}/threaded"] = r["unexpected_statuses"]
     return {
         "apps": apps,
+        "xapi": xapi_row(extra.get("xapi")),
         "cpu_per_request_ratio": cpu_ratios,
         "heartbeat": heartbeat_key,
         "complete_reset_1000": complete_reset,
@@ -172,7 +173,32 @@ def summarize(args, apps, raw, answers, behaviours=None, extra=None):
                           "conditional_misses = conditional writes that matched nothing (retries); "
                           "write_errors = e.g. duplicate keys of concurrent first PATCHes",
         },
-        "raw": {**raw, **({"threaded": extra["threaded"]["servers"]} if "threaded" in extra else {})},
+        "raw": {**raw, **({"threaded": extra["threaded"]["servers"]} if "threaded" in extra else {}),
+                **({"xapi": extra["xapi"]} if extra.get("xapi") else {})},
+    }
+
+
+def xapi_row(figures):
+    """What the xAPI sender adds to a PATCH: ours with it on over ours with it off, one run."""
+    if not figures:
+        return None
+    off, on = figures["ours"], figures["ours-xapi"]
+
+    def pair(key):
+        return {"off": off[key], "on": on[key],
+                "ratio": round(on[key] / off[key], 2) if off[key] else None}
+
+    return {
+        "scenario": "xapi-patch-10: the PATCHes of patch-10, rounds alternating",
+        "cpu_ms_per_patch": pair("cpu_ms_per_request"),
+        # The relay runs on a thread of each worker: its sends show only with every thread counted.
+        "cpu_ms_per_patch_all_threads": pair("cpu_ms_per_request_all_threads"),
+        "db_commands_per_patch": pair("db_commands_per_request"),
+        "db_commands_on": on["db_commands_by_collection"],
+        "rps": pair("rps"),
+        "p50_ms": pair("p50_ms"),
+        "statements": figures["statements"],
+        "statuses": {"off": off["statuses"], "on": on["statuses"]},
     }
 
 
@@ -190,13 +216,15 @@ def print_report(results):
         if isinstance(mine, dict) and "rps" in mine:
             rows += [(scenario, app, results["raw"][app][scenario]) for app in ("ours", "reference")]
     rows += [("threaded", name, r) for name, r in results["raw"].get("threaded", {}).items()]
+    rows += [("xapi-patch-10", name, r) for name, r in (results["raw"].get("xapi") or {}).items()
+             if isinstance(r, dict) and "rps" in r]
     for scenario, app, r in rows:
         print(f"{scenario[:19]:19} {app[:17]:17} {r['rps']:7.1f} {r['p50_ms']:7.1f} {r['p99_ms']:7.1f}"
               f" {r['cpu_ms_per_request']:10.2f} {r['db_cpu_ms_per_request']:9.2f}"
               f" {r['db_commands_per_request']:8.2f} {r['conditional_misses']:6}"
               f" {r['other_cpu_share']:5.0%}  {r['statuses']}")
     print("(other: share of the machine's CPU used by processes outside the benchmark)")
-    headline = {k: results[k] for k in ("cpu_per_request_ratio", "heartbeat", "complete_reset_1000",
+    headline = {k: results[k] for k in ("cpu_per_request_ratio", "heartbeat", "complete_reset_1000", "xapi",
                                         "enrollment_100k", "threaded", "db_commands",
                                         "latency_p50_ratio_100k_vs_1k",
                                         "latency_p50_ratio_100k_vs_1k_reference", "contention",

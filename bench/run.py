@@ -9,7 +9,7 @@ gunicorn (2 sync workers each) and drives them with wrk, alternating between the
 and scenario: requests/s and p50/p99 latency (wrk), CPU per request of the gunicorn workers
 (/proc; the database's CPU is reported apart), MongoDB commands per request and reply bytes
 (the hooks in bench/gunicorn_bench.py) and peak worker RSS. Scenarios, in this order: GET and
-PATCH at 10 and 200 lectures, position-only heartbeats, 16 writers on one record (lost
+PATCH at 10 and 200 lectures, position-only heartbeats, the xAPI sender on and off, 16 writers on one record (lost
 updates), GET and PATCH at 1,000 lectures, POST complete/reset at 1,000, GET on courses with
 100,000 and 10 enrolled students; 16 writers on different records served by one threaded
 process against one sync worker (on a database of its own); last GET/PATCH among 100,000
@@ -40,6 +40,7 @@ from pymongo.errors import PyMongoError  # noqa: E402
 from bench import contention, dataset, procs, report  # noqa: E402
 from bench.load import ensure_wrk, http_call, http_json  # noqa: E402
 from bench.measure import Scenario, Server, compare  # noqa: E402
+from bench.stub_lrs import StubLrs  # noqa: E402
 
 GUNICORN_CONFIG = ROOT / "bench" / "gunicorn_bench.py"
 DB_NAME = "benchdb"
@@ -156,6 +157,10 @@ def benchmark(args, apps, group, tmp, log):
         behaviours = {name: check_behaviours(server, db, data) for name, server in servers.items()}
         run(base_scenarios(args, data, rng, tmp))
         run([heartbeat_scenario(args, data, rng, tmp)])
+        if selected("xapi"):
+            fresh_database()
+            extra["xapi"] = run_xapi(group, servers["ours"], apps["ours"], env, db, lambda: database.pid,
+                                     data, args, tmp, log)
         for name, server in servers.items():
             if selected(f"writers-{args.writers}"):
                 fresh_database()
@@ -422,6 +427,35 @@ def _get_and_patch(label, gets, patches, args, tmp):
     dataset.write_lines(patch_file, patches)
     return [Scenario(f"get-{label}", "GET", get_file, args.connections),
             Scenario(f"patch-{label}", "PATCH", patch_file, args.connections)]
+
+
+def run_xapi(group, ours, spec, env, db, db_pid, data, args, tmp, log):
+    """What xAPI (contract section 10) adds to a PATCH: ours as measured everywhere else (xAPI
+    off) against ours with the sender on, the same PATCHes of patch-10, rounds alternating.
+
+    The LRS is a stub on a thread of this script (bench/stub_lrs.py): the row measures our
+    worker's side, i.e. the outbox's insert in the same transaction as the record's write and
+    the relay thread's sends (in `cpu_ms_per_request_all_threads`). Afterwards every statement
+    must reach the stub and none may stay waiting or parked.
+    """
+    scenario = Scenario("xapi-patch-10", "PATCH", tmp / "patch-10.txt", args.connections)
+    with StubLrs() as lrs:
+        xapi_env = {**env, "PROGRESS_XAPI_ENDPOINT": lrs.endpoint, "PROGRESS_XAPI_USERNAME": "bench",
+                    "PROGRESS_XAPI_PASSWORD": secrets.token_hex(8),
+                    "PROGRESS_XAPI_HOMEPAGE": "https://lms.bench.example"}
+        with serve(group, "ours-xapi", spec, xapi_env, tmp, args.workers, data, log) as sender:
+            results = compare({"ours": ours, "ours-xapi": sender}, scenario, db_pid, args, log)
+            outbox = db["progressxapioutbox"]
+            procs.wait_until(lambda: outbox.count_documents({"state": "pending"}) == 0, timeout=120,
+                             what="the outbox to drain")
+            results["ours-xapi"]["peak_rss_mb"] = round(sender.peak_rss_mb, 1)
+            results["ours-xapi"]["log_problems"] = procs.log_problems(sender.log)
+        results["statements"] = {"delivered": lrs.received, "posts": lrs.posts,
+                                 "waiting": outbox.count_documents({"state": "pending"}),
+                                 "parked": outbox.count_documents({"state": "parked"})}
+    log(f"xapi: {lrs.received} statements delivered in {lrs.posts} posts, "
+        f"{results['statements']['waiting']} waiting, {results['statements']['parked']} parked")
+    return results
 
 
 def run_writers(server, db, data, db_pid, args, tmp, log):
