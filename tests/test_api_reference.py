@@ -217,7 +217,7 @@ def test_the_table_format_is_enforced():
 
 # --- links of README.md and docs/ ------------------------------------------------------------
 
-LINKED_DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("**/*.md"))]
+LINKED_DOCS = [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").glob("**/*.md"))]
 FENCE = re.compile(r"^ {0,3}(```|~~~)")
 CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1")
 INLINE_LINK = re.compile(r"!?\[[^\]]*\]\(\s*(<[^>]*>|[^)\s]*)(?:\s+(?:\"[^\"]*\"|'[^']*'))?\s*\)")
