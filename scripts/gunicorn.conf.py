@@ -7,6 +7,13 @@ timeout = 30
 graceful_timeout = 20
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 
+# gunicorn 25.1+ opens a control socket for `gunicornc` at ONE path per user
+# ($XDG_RUNTIME_DIR/gunicorn.ctl or ~/.gunicorn/gunicorn.ctl): a second instance on the
+# machine takes it over, and the first to stop removes it. Off unless a path of this
+# deployment's own is given in GUNICORN_CONTROL_SOCKET.
+control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET") or None
+control_socket_disable = control_socket is None
+
 # One stream, stdout, one JSON object per line: gunicorn's own lines (boot, worker exits,
 # errors) and the app's request lines. The app logs each request itself (request id, user
 # id, duration), so gunicorn's access log stays off rather than logging every request twice.

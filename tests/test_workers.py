@@ -108,3 +108,23 @@ def test_sigterm_drains_the_request_in_flight(tmp_path, database):
     assert [e["isCompleted"] for e in stored["lectureProgress"]] == [False, True, False]
     log = server.stdout_path.read_text()
     assert "Handling signal: term" in log and "Shutting down: Master" in log
+
+
+@pytest.mark.slow
+def test_no_control_socket_unless_the_deployment_names_one(tmp_path, database):
+    """gunicorn's default control socket is one path per user (~/.gunicorn/gunicorn.ctl): two
+    instances on a machine would share it. Off by default; GUNICORN_CONTROL_SOCKET turns it on."""
+    embedded, db = database
+    home = tmp_path / "home"
+    home.mkdir()
+    shared = {"HOME": str(home), "XDG_RUNTIME_DIR": ""}
+    with Gunicorn(tmp_path, embedded.uri(db.name), workers=1, env=shared) as server:
+        assert server.call("GET", "/healthz").status_code == 200
+    assert not (home / ".gunicorn").exists()
+    assert not any("Control socket" in line.get("message", "") for line in server.log_lines())
+
+    own = tmp_path / "progress.ctl"
+    with Gunicorn(tmp_path, embedded.uri(db.name), workers=1,
+                  env={**shared, "GUNICORN_CONTROL_SOCKET": str(own)}):
+        assert wait_for(own.exists, timeout=10), "the control socket at the configured path"
+    assert not (home / ".gunicorn").exists()
