@@ -1,4 +1,5 @@
 """Workers (issue 3, point 2): lazy connection, a worker killed under load, a graceful stop."""
+import importlib.metadata
 import os
 import signal
 import time
@@ -110,21 +111,32 @@ def test_sigterm_drains_the_request_in_flight(tmp_path, database):
     assert "Handling signal: term" in log and "Shutting down: Master" in log
 
 
+GUNICORN_VERSION = tuple(int(part) for part in importlib.metadata.version("gunicorn").split(".")[:2])
+
+
 @pytest.mark.slow
 def test_no_control_socket_unless_the_deployment_names_one(tmp_path, database):
     """gunicorn's default control socket is one path per user (~/.gunicorn/gunicorn.ctl): two
-    instances on a machine would share it. Off by default; GUNICORN_CONTROL_SOCKET turns it on."""
+    instances on a machine would share it. Off by default (gunicorn before 25.1 has none)."""
     embedded, db = database
     home = tmp_path / "home"
     home.mkdir()
-    shared = {"HOME": str(home), "XDG_RUNTIME_DIR": ""}
-    with Gunicorn(tmp_path, embedded.uri(db.name), workers=1, env=shared) as server:
+    with Gunicorn(tmp_path, embedded.uri(db.name), workers=1,
+                  env={"HOME": str(home), "XDG_RUNTIME_DIR": ""}) as server:
         assert server.call("GET", "/healthz").status_code == 200
     assert not (home / ".gunicorn").exists()
     assert not any("Control socket" in line.get("message", "") for line in server.log_lines())
 
+
+@pytest.mark.slow
+@pytest.mark.skipif(GUNICORN_VERSION < (25, 1), reason="gunicorn has a control socket from 25.1")
+def test_a_control_socket_named_by_the_deployment_is_opened_there(tmp_path, database):
+    """GUNICORN_CONTROL_SOCKET turns it on at that path, and nothing goes to HOME."""
+    embedded, db = database
+    home = tmp_path / "home"
+    home.mkdir()
     own = tmp_path / "progress.ctl"
     with Gunicorn(tmp_path, embedded.uri(db.name), workers=1,
-                  env={**shared, "GUNICORN_CONTROL_SOCKET": str(own)}):
+                  env={"HOME": str(home), "XDG_RUNTIME_DIR": "", "GUNICORN_CONTROL_SOCKET": str(own)}):
         assert wait_for(own.exists, timeout=10), "the control socket at the configured path"
     assert not (home / ".gunicorn").exists()
