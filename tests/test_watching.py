@@ -246,6 +246,30 @@ def test_a_minimal_position_update_is_two_commands_and_reads_no_record(app, api,
     assert after["lectureProgress"][1]["watchTime"] == 61.5 and after["completionPercentage"] == 33
 
 
+@WIRE
+def test_a_minimal_position_that_completes_reads_the_duration_once(app, api, lms):
+    """Watching 90 % with Prefer minimal: the cheap path's duration decides the full write.
+
+    The course question already told the duration, so the full path asks no `lectures` again.
+    """
+    listener = Commands()
+    monitoring.register(listener)
+    mount_of(app).database.close()
+    lms.db = mount_of(app).database.db()
+    course, lectures = lms.course(3, durations=[600, 600, 600])
+    assert api.patch(course, lectures[0], {"isCompleted": True}).status_code == 200
+    listener.seen.clear()
+    with completed_events() as seen:
+        response = api.patch(course, lectures[1], {"watchTime": 540}, headers=MINIMAL)
+    assert response.status_code == 204 and seen == [lectures[1]]
+    names = [(name, collection) for name, collection, _ in listener.seen if name not in ("listIndexes",)]
+    assert names == [("aggregate", "courses"), ("find", "courses"), ("find", "courseprogresses"),
+                     ("update", "courseprogresses")]
+    stored = lms.record(api.user_id, course)
+    assert stored["lectureProgress"][1]["isCompleted"] is True and stored["lectureProgress"][1]["watchTime"] == 540
+    assert stored["completionPercentage"] == 67
+
+
 @BOTH
 def test_the_cheap_position_path_keeps_every_answer_of_the_full_one(api, lms, client):
     """With Prefer minimal: 404 course, 400 foreign lecture, first use creates, 90 % completes."""

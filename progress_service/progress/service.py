@@ -9,7 +9,7 @@ with a minimal answer, which needs no read (store.record_position).
 import logging
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from . import signals, store
 from .exceptions import Conflict, Forbidden, InvalidInput, NotFound
@@ -222,12 +222,17 @@ def _set_lecture(lectures, index, change, now):
 
 def mark_lecture(mount, user_id, course_id, change, minimal=False):
     """PATCH one lecture; creates the record on first use and applies the change."""
-    if minimal and change.is_completed is None and _record_position(mount, user_id, course_id, change):
-        return Outcome()
+    resolved = False
+    if minimal and change.is_completed is None:
+        change = _record_position(mount, user_id, course_id, change)
+        if change is None:
+            return Outcome()
+        resolved = True  # the cheap path read the duration already
     course, caller = open_course(mount, user_id, course_id)
     if require_lectures(course, [change.lecture]):
         raise InvalidInput(NOT_IN_COURSE, errors={"lectureId": [NOT_IN_COURSE]})
-    [change] = resolve_flags(mount, [change])
+    if not resolved:
+        [change] = resolve_flags(mount, [change])
 
     def apply(lectures, indexes, now):
         _set_lecture(lectures, indexes[change.lecture], change, now)
@@ -237,12 +242,14 @@ def mark_lecture(mount, user_id, course_id, change, minimal=False):
 
 
 def _record_position(mount, user_id, course_id, change):
-    """The cheap path of a position update with a minimal answer: True when stored.
+    """The cheap path of a position update with a minimal answer: None when stored.
 
     Two commands: one question about the course (enrollment, the lecture, its duration; the
     same 404, 403 and 400 as the full path, in the same order) and one update, no read of the
-    record. False (take the full path) when watching this far completes the lecture, or the
-    update matched nothing (no record, no entry for the lecture, no numeric __v).
+    record. Otherwise the change for the full path, its flag resolved from the duration read
+    here: completed when watching this far completes the lecture (nothing is written then),
+    else as it was (the update matched nothing: no record, no entry for the lecture, no
+    numeric __v).
     """
     ready(mount)
     place = mount.catalog.lecture_place(course_id, user_id, change.lecture)
@@ -252,10 +259,11 @@ def _record_position(mount, user_id, course_id, change):
     if not place.in_course:
         raise InvalidInput(NOT_IN_COURSE, errors={"lectureId": [NOT_IN_COURSE]})
     if watched_enough(mount.settings.complete_at, place.duration, change.watch_time):
-        return False
+        return replace(change, is_completed=True)
     mount.database.indexes.require_unique()
-    return store.record_position(mount.database.records_for_write(), user_id, course_id, change.lecture,
-                                 change.watch_time, now_ms())
+    stored = store.record_position(mount.database.records_for_write(), user_id, course_id, change.lecture,
+                                   change.watch_time, now_ms())
+    return None if stored else change
 
 
 def mark_lectures(mount, user_id, course_id, changes, minimal=False):
