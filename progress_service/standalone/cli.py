@@ -139,8 +139,8 @@ def ensure_indexes_command():
     click.echo("indexes ensured on courseprogresses")
 
 
-def _outbox():
-    """This app's outbox, or a clear error when xAPI is not configured."""
+def _xapi_mount():
+    """This app's mount, or a clear error when xAPI is not configured (no outbox)."""
     mount = mount_of(current_app)
     if mount.outbox is None:
         raise click.ClickException("xAPI is not configured: set PROGRESS_XAPI_ENDPOINT (docs/xapi.md)")
@@ -151,7 +151,7 @@ def _outbox():
 @needs_database
 def xapi_status_command():
     """How many statements wait for the LRS, how many are parked, and the oldest one's age."""
-    status = _outbox().outbox.status()
+    status = _xapi_mount().outbox.status()
     age = status["oldest_waiting_seconds"]
     click.echo(json.dumps(status))
     click.echo(f"{status['waiting']} waiting (oldest {age if age is not None else '-'} s), "
@@ -162,7 +162,7 @@ def xapi_status_command():
 @needs_database
 def xapi_retry_command():
     """Send the parked statements again (now, from this process, then by the service's relay)."""
-    mount = _outbox()
+    mount = _xapi_mount()
     retried = mount.outbox.unpark()
     mount.relay.send_due(owner=f"cli:{ObjectId()}")
     status = mount.outbox.status()
