@@ -57,7 +57,9 @@ def parse_args(argv):
     parser.add_argument("--writers", type=int, default=dataset.WRITER_LECTURES,
                         help=f"concurrent writers on one record (at most {dataset.WRITER_LECTURES})")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers per app")
-    parser.add_argument("--threads", type=int, default=4,
+    # 2: what docs/performance.md's rule, T = 1 + wait / CPU per request, gives on the 2-core
+    # machine (sync: 6 ms a PATCH, 2.5 of them CPU); measured there: T=2 1.32, 3 1.22, 4 1.16.
+    parser.add_argument("--threads", type=int, default=2,
                         help="threads of the one gthread process in the threaded scenario (0 skips it)")
     parser.add_argument("--no-restart-db", dest="restart_db", action="store_false",
                         help="do not restart SecantusDB before each scenario (see run.Database)")
