@@ -22,9 +22,9 @@ class Scenario:
     `mode`: how wrk_requests.lua walks the list ("random", "writer", "pair"). `prepare`, when
     given, is called with the server before every wrk run of the scenario on it (warm-up
     included), before the CPU snapshot, to put the database back in the state each run starts
-    from. `duration_factor`
-    lengthens the rounds of a scenario whose requests are few per second. `expected` is the
-    status every answer should have (anything else is reported).
+    from. `duration_factor` lengthens the rounds of a scenario whose requests are few per
+    second; `rounds`, when not 0, replaces --rounds. `expected` is the status every answer
+    should have (anything else is reported).
     """
     name: str
     method: str
@@ -35,6 +35,7 @@ class Scenario:
     prepare: Callable = None
     duration_factor: float = 1.0
     expected: int = 200
+    rounds: int = 0
 
 
 @dataclass
@@ -62,7 +63,7 @@ def compare(servers, scenario, db_pid, args, log):
     db_idle = idle_share(db_pid())
     runs = {name: [] for name in names}
     duration = max(1, round(args.duration * scenario.duration_factor))
-    for round_number in range(args.rounds):
+    for round_number in range(scenario.rounds or args.rounds):
         for name in names if round_number % 2 == 0 else names[::-1]:
             _prepare(scenario, servers[name])
             runs[name].append(measure_once(servers[name], scenario, db_pid(), duration))
