@@ -66,6 +66,8 @@ def test_the_reported_case_saving_a_position_no_longer_uncompletes(api, lms):
     (108, 120, True), (107.999, 120, False), (107.9995, 120, True), (107.9994, 120, False),
     (900, 1000, True), (899.999, 1000, False), (0.9, 1, True), (0.899, 1, False), (0.0004, 0.001, False), (0.0005, 0.001, True),
     (27, 30, True), (26.9995, 30, True),
+    # 0.9 x 2.675 s is 2407.5 ms exactly, rounded 2408; a float product gives 2407.4999...
+    (2.407, 2.675, False), (2.408, 2.675, True),
 ])
 def test_ninety_percent_is_compared_in_whole_milliseconds(seconds, duration, done):
     """Both sides rounded to whole ms, computed exactly: 108 s of 120 s is 90 %."""
