@@ -220,18 +220,25 @@ class Commands(monitoring.CommandListener):
         pass
 
 
+def watched_course(app, api, lms):
+    """A course of three 600 s lectures, the first completed, and every command the app sends
+    recorded from the start: (listener, course, lectures)."""
+    listener = Commands()
+    monitoring.register(listener)
+    mount_of(app).database.close()  # the app's next client is made with the listener
+    lms.db = mount_of(app).database.db()
+    course, lectures = lms.course(3, durations=[600, 600, 600])
+    assert api.patch(course, lectures[0], {"isCompleted": True}).status_code == 200
+    return listener, course, lectures
+
+
 @WIRE
 def test_a_minimal_position_update_is_two_commands_and_reads_no_record(app, api, lms):
     """One question about the course (enrollment, the lecture, its duration), one update.
 
     No read of the record, none of the user, and no lecture list in the course's reply.
     """
-    listener = Commands()
-    monitoring.register(listener)
-    mount_of(app).database.close()
-    lms.db = mount_of(app).database.db()
-    course, lectures = lms.course(3, durations=[600, 600, 600])
-    assert api.patch(course, lectures[0], {"isCompleted": True}).status_code == 200
+    listener, course, lectures = watched_course(app, api, lms)
     before = lms.record(api.user_id, course)
     listener.seen.clear()
     listener.replies.clear()
@@ -254,12 +261,7 @@ def test_a_minimal_position_that_completes_reads_the_duration_once(app, api, lms
 
     The course question already told the duration, so the full path asks no `lectures` again.
     """
-    listener = Commands()
-    monitoring.register(listener)
-    mount_of(app).database.close()
-    lms.db = mount_of(app).database.db()
-    course, lectures = lms.course(3, durations=[600, 600, 600])
-    assert api.patch(course, lectures[0], {"isCompleted": True}).status_code == 200
+    listener, course, lectures = watched_course(app, api, lms)
     listener.seen.clear()
     with completed_events() as seen:
         response = api.patch(course, lectures[1], {"watchTime": 540}, headers=MINIMAL)
