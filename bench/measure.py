@@ -24,7 +24,8 @@ class Scenario:
     included), before the CPU snapshot, to put the database back in the state each run starts
     from. `duration_factor` lengthens the rounds of a scenario whose requests are few per
     second; `rounds`, when not 0, replaces --rounds. `expected` is the status every answer
-    should have (anything else is reported).
+    should have (anything else is reported). `list_file` and `expected` may be a dict by
+    server name: then one scenario can put different requests side by side in its rounds.
     """
     name: str
     method: str
@@ -34,8 +35,13 @@ class Scenario:
     warmup: bool = True
     prepare: Callable = None
     duration_factor: float = 1.0
-    expected: int = 200
+    expected: object = 200  # a status, or {server name: status}
     rounds: int = 0
+
+    def for_server(self, field, name):
+        """The scenario's `list_file` or `expected` for the server called `name`."""
+        value = getattr(self, field)
+        return value[name] if isinstance(value, dict) else value
 
 
 @dataclass
@@ -69,7 +75,7 @@ def compare(servers, scenario, db_pid, args, log):
             runs[name].append(measure_once(servers[name], scenario, db_pid(), duration))
     results = {}
     for name in names:
-        results[name] = per_request(scenario, combine(runs[name]))
+        results[name] = per_request(scenario, combine(runs[name]), scenario.for_server("expected", name))
         results[name]["db_idle_cpu_share"] = db_idle
         log_result(log, name, scenario, results[name])
     return results
@@ -125,8 +131,7 @@ def _wrk(server, scenario, duration):
     # writer and pair: each thread owns its own lines, over one connection
     threads = scenario.connections if scenario.mode in ("writer", "pair") else None
     # A dict of list files: each server has its own (e.g. its own writers' records).
-    list_file = scenario.list_file[server.name] if isinstance(scenario.list_file, dict) else scenario.list_file
-    return run_wrk(server.url, list_file, duration=duration, mode=scenario.mode,
+    return run_wrk(server.url, scenario.for_server("list_file", server.name), duration=duration, mode=scenario.mode,
                    connections=scenario.connections, threads=threads)
 
 
@@ -210,8 +215,9 @@ def combine(runs):
     return combined
 
 
-def per_request(scenario, total):
-    """The figures reported: per second, per request, latency in ms (mean over the rounds)."""
+def per_request(scenario, total, expected=200):
+    """The figures reported: per second, per request, latency in ms (mean over the rounds);
+    answers whose status is not `expected` are listed."""
     counts = total["counts"]
     served = counts["requests"] or 1  # the server's count includes requests cut off at the end
     rounds = len(total["latency"])
@@ -245,7 +251,7 @@ def per_request(scenario, total):
                                     if k.startswith("bytes:") and counts[f"replies:{k[6:]}"] > 0},
         "server_statuses": {k[7:]: v for k, v in sorted(counts.items()) if k.startswith("status:") and v},
         "unexpected_statuses": {status: n for status, n in total["statuses"].items()
-                                if str(status) != str(scenario.expected) and n},
+                                if str(status) != str(expected) and n},
         "conditional_misses": counts["misses"], "write_errors": counts["write_errors"],
         "other_cpu_share": round(total["other_cpu"] / (total["wall"] * cores), 3),
         "worker_restarted": total["worker_restarted"],
