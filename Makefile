@@ -47,7 +47,7 @@ fuzz: install
 	./scripts/qa_run.sh fuzz
 
 # Ours against a minimal reference (bench/reference_app.py) on one embedded database, in one
-# run: prints a table and writes bench/results.json (about 14 minutes on 2 cores).
+# run: prints a table and writes bench/results.json (about 15 minutes on 2 cores).
 bench: install
 	$(BIN)/python -m bench.run
 

@@ -1,0 +1,253 @@
+"""In process: our heartbeat against the reference's full PATCH-200, request by request.
+
+    .venv/bin/python -m bench.paired [--requests 600] [--variants log,hooks,jwt] [--parts]
+
+Starts a SecantusDB of its own and seeds a course of 200 lectures (1,000 enrolled students,
+200 of them with a record, 1,350 lectures in all), then calls both WSGI apps directly (no
+gunicorn, no test client), each request measured by its thread's CPU. Every round serves one
+request of each kind in a shuffled order, so the database's state and the machine's drift
+weigh on all kinds alike; the ratios of the two halves of the run show how steady it was.
+
+Kinds: `ref_patch` (the reference's PATCH `{"isCompleted"}`, full answer), `ours_hb` (our
+position-only PATCH with `Prefer: return=minimal`), and for each variant our heartbeat with
+one part switched off, to see what that part costs here:
+- `log`: no request log line; `hooks`: none of the app's before/after-request hooks;
+- `jwt`: a single PyJWT decode in place of flask-jwt-extended (what the reference does).
+These switches exist only in this script. `--parts` adds `ours_hb_parts`, which times the
+main parts of our heartbeat (printed per request).
+
+Why request by request: a worker that waits for the database resumes on colder caches and
+pays more CPU for the same work (here, fixed Python work after a 6 ms sleep took about twice
+the CPU it took back to back), so two apps measured minutes apart differ by more than their
+code does.
+"""
+import argparse
+import io
+import json
+import logging
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+
+import jwt
+import pymongo
+from bson import ObjectId
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "paired-" + "x" * 40
+LECTURES, STUDENTS, RECORDS, FILLER = 200, 1000, 200, 1150
+
+
+def start_database(home):
+    """A SecantusDB on a free port; returns (process, uri) once it answers."""
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "secantusd-py"), "--port", str(port),
+                             "--storage-path", home, "--log-level", "WARNING"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    uri = f"mongodb://127.0.0.1:{port}/paired?directConnection=true"
+    for _ in range(150):
+        try:
+            pymongo.MongoClient(uri, serverSelectionTimeoutMS=300).admin.command("ping")
+            return proc, uri
+        except pymongo.errors.PyMongoError:
+            time.sleep(0.2)
+    proc.terminate()
+    raise SystemExit("SecantusDB did not start")
+
+
+def seed(db):
+    """The 200-lecture course, its students and 200 records; returns (course id, lectures, tokens)."""
+    db.courseprogresses.create_index([("user", 1), ("course", 1)], unique=True)
+    users = [ObjectId() for _ in range(STUDENTS)]
+    db.users.insert_many([{"_id": u, "name": f"S{i}", "email": f"s{i}@example.com", "role": "student"}
+                          for i, u in enumerate(users)])
+    db.lectures.insert_many([{"_id": ObjectId(), "title": f"F{i}", "duration": 600} for i in range(FILLER)])
+    lectures = [ObjectId() for _ in range(LECTURES)]
+    db.lectures.insert_many([{"_id": lecture, "title": f"L{i}", "duration": 600}
+                             for i, lecture in enumerate(lectures)])
+    course = ObjectId()
+    db.courses.insert_one({"_id": course, "title": "C200", "thumbnail": None, "instructor": ObjectId(),
+                           "lectures": lectures, "enrolledStudents": users})
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    db.courseprogresses.insert_many([{
+        "_id": ObjectId(), "user": user, "course": course, "isCompleted": False, "completionPercentage": 33,
+        "lectureProgress": [{"_id": ObjectId(), "lecture": lecture, "isCompleted": i % 3 == 0,
+                             "watchTime": 12.5, "lastWatched": now} for i, lecture in enumerate(lectures)],
+        "lastAccessed": now, "createdAt": now, "updatedAt": now, "__v": 3} for user in users[:RECORDS]])
+    expires = int(time.time()) + 3600
+    tokens = [jwt.encode({"sub": str(user), "exp": expires}, SECRET, algorithm="HS256") for user in users[:RECORDS]]
+    return course, lectures, tokens
+
+
+class Silent:
+    """stdout for the request log lines: written, then dropped."""
+
+    def write(self, text):
+        return len(text)
+
+    def flush(self):
+        pass
+
+
+def switches(ours):
+    """set(variant): our app with the named part switched off ('' puts everything back)."""
+    from progress_service.progress import auth
+    from progress_service.standalone import logs
+    user_id = auth.current_user_id
+    before = {key: list(funcs) for key, funcs in ours.before_request_funcs.items()}
+    after = {key: list(funcs) for key, funcs in ours.after_request_funcs.items()}
+
+    def single_decode(identity_claim):
+        from flask import request
+        token = request.headers["Authorization"].split(" ", 1)[1]
+        return ObjectId(jwt.decode(token, SECRET, algorithms=["HS256"])[identity_claim])
+
+    def set_variant(variant):
+        logs.request_log.disabled = variant == "log"
+        auth.current_user_id = single_decode if variant == "jwt" else user_id
+        for funcs, saved in ((ours.before_request_funcs, before), (ours.after_request_funcs, after)):
+            funcs.clear()
+            if variant != "hooks":
+                funcs.update({key: list(value) for key, value in saved.items()})
+    return set_variant
+
+
+def parts_timer(ours, spent):
+    """set(on): time the heartbeat's main parts into `spent` (thread CPU ns) while on."""
+    from progress_service.progress import auth, catalog, routes, store
+
+    def timed(name, function):
+        def wrapper(*args, **kwargs):
+            started = time.thread_time_ns()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[name] += time.thread_time_ns() - started
+        wrapper.__name__ = function.__name__
+        return wrapper
+
+    targets = [(auth, "current_user_id"), (catalog.MongoCatalog, "lecture_place"), (store, "record_position"),
+               (routes, "load"), (routes, "json_body"), (routes, "answer")]
+    plain = {(owner, name): getattr(owner, name) for owner, name in targets}
+    hooks = {id(f): timed(f.__name__, f) for funcs in (*ours.before_request_funcs.values(),
+                                                        *ours.after_request_funcs.values()) for f in funcs}
+
+    def set_on(on):
+        for (owner, name), function in plain.items():
+            setattr(owner, name, timed(name, function) if on else function)
+        if on:
+            for funcs in (ours.before_request_funcs, ours.after_request_funcs):
+                for key in funcs:
+                    funcs[key] = [hooks.get(id(f), f) for f in funcs[key]]
+    return set_on
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=600, help="requests of each kind")
+    parser.add_argument("--variants", default="log,hooks,jwt", help="parts to switch off, one kind each")
+    parser.add_argument("--parts", action="store_true", help="time the parts of our heartbeat")
+    args = parser.parse_args()
+    home = tempfile.mkdtemp(prefix="paired-db-")
+    proc, uri = start_database(home)
+    try:
+        os.environ.update(MONGODB_URI=uri, JWT_SECRET_KEY=SECRET)
+        course, lectures, tokens = seed(pymongo.MongoClient(uri, tz_aware=True).get_default_database())
+        sys.path.insert(0, str(ROOT))
+        from bench.reference_app import app as reference
+        from progress_service import create_app
+        ours = create_app()
+        report(measure(ours, reference, course, lectures, tokens, args))
+    finally:
+        proc.terminate()
+        proc.wait()
+        subprocess.run(["rm", "-rf", home], check=False)
+
+
+def measure(ours, reference, course, lectures, tokens, args):
+    """{kind: [thread CPU ns per request]} and the parts' totals."""
+    rng = random.Random(1)
+    statuses = Counter()
+
+    def start_response(status, headers, exc_info=None):
+        statuses[status[:3]] += 1
+
+    def call(app, minimal):
+        lecture = lectures[rng.randrange(len(lectures))]
+        body = json.dumps({"watchTime": rng.randrange(1, 500)} if minimal
+                          else {"isCompleted": rng.random() < 0.5}).encode()
+        environ = {"REQUEST_METHOD": "PATCH", "PATH_INFO": f"/api/v1/progress/{course}/lectures/{lecture}",
+                   "SCRIPT_NAME": "", "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000",
+                   "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body),
+                   "wsgi.errors": sys.stderr, "wsgi.multithread": False, "wsgi.multiprocess": True,
+                   "wsgi.run_once": False, "CONTENT_TYPE": "application/json",
+                   "CONTENT_LENGTH": str(len(body)), "REMOTE_ADDR": "127.0.0.1", "HTTP_HOST": "127.0.0.1:8000",
+                   "HTTP_AUTHORIZATION": f"Bearer {tokens[rng.randrange(len(tokens))]}"}
+        if minimal:
+            environ["HTTP_PREFER"] = "return=minimal"
+        started = time.thread_time_ns()
+        for _ in app(environ, start_response):
+            pass
+        return time.thread_time_ns() - started
+
+    set_variant = switches(ours)
+    spent = Counter()
+    set_parts = parts_timer(ours, spent)
+    kinds = {"ref_patch": (reference, False, None), "ours_hb": (ours, True, "")}
+    kinds.update({f"ours_hb_no_{v}": (ours, True, v) for v in filter(None, args.variants.split(","))})
+    if args.parts:
+        kinds["ours_hb_parts"] = (ours, True, "parts")
+    stdout, sys.stdout = sys.stdout, Silent()
+    try:
+        times = {kind: [] for kind in kinds}
+        order = list(kinds)
+        for round_number in range(args.requests + 30):  # the first 30 rounds warm up
+            rng.shuffle(order)
+            for kind in order:
+                app, minimal, variant = kinds[kind]
+                if variant == "parts":
+                    set_variant("")
+                    set_parts(True)
+                elif variant is not None:
+                    set_parts(False)
+                    set_variant(variant)
+                elapsed = call(app, minimal)
+                if round_number >= 30:
+                    times[kind].append(elapsed)
+        set_parts(False)
+        set_variant("")
+    finally:
+        sys.stdout = stdout
+    return {"times": times, "statuses": dict(statuses), "parts": spent,
+            "parts_requests": args.requests + 30 if args.parts else 0}
+
+
+def report(found):
+    times = found["times"]
+    reference = times["ref_patch"]
+    half = len(reference) // 2
+    print(f"statuses {found['statuses']}")
+    for kind, values in times.items():
+        ratio = statistics.mean(values) / statistics.mean(reference)
+        halves = [statistics.mean(values[s]) / statistics.mean(reference[s]) for s in (slice(0, half), slice(half, None))]
+        print(f"{kind:20} {statistics.mean(values) / 1000:7.1f} us/request  over ref_patch {ratio:.3f}"
+              f"  (halves {halves[0]:.3f}, {halves[1]:.3f})")
+    if found["parts_requests"]:
+        print("parts of ours_hb_parts, us per request:")
+        for name, total in found["parts"].most_common():
+            print(f"  {name:20} {total / found['parts_requests'] / 1000:7.1f}")
+
+
+if __name__ == "__main__":
+    logging.getLogger("pymongo").setLevel(logging.WARNING)
+    main()
