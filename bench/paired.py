@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.paired [--requests 600] [--variants log,hooks,jwt] [--parts]
 
-Starts a SecantusDB of its own and seeds a course of 200 lectures (1,000 enrolled students,
+Starts a SecantusDB of its own (bench.run's, stopped on exit) and seeds a course of 200 lectures (1,000 enrolled students,
 200 of them with a record, 1,350 lectures in all), then calls both WSGI apps directly (no
 gunicorn, no test client), each request measured by its thread's CPU. Every round serves one
 request of each kind in a shuffled order, so the database's state and the machine's drift
@@ -28,7 +28,6 @@ import logging
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,29 +39,10 @@ import jwt
 import pymongo
 from bson import ObjectId
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench import procs
+
 SECRET = "paired-" + "x" * 40
 LECTURES, STUDENTS, RECORDS, FILLER = 200, 1000, 200, 1150
-
-
-def start_database(home):
-    """A SecantusDB on a free port; returns (process, uri) once it answers."""
-    import socket
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "secantusd-py"), "--port", str(port),
-                             "--storage-path", home, "--log-level", "WARNING"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    uri = f"mongodb://127.0.0.1:{port}/paired?directConnection=true"
-    for _ in range(150):
-        try:
-            pymongo.MongoClient(uri, serverSelectionTimeoutMS=300).admin.command("ping")
-            return proc, uri
-        except pymongo.errors.PyMongoError:
-            time.sleep(0.2)
-    proc.terminate()
-    raise SystemExit("SecantusDB did not start")
 
 
 def seed(db):
@@ -99,32 +79,11 @@ class Silent:
         pass
 
 
-def switches(ours):
-    """set(variant): our app with the named part switched off ('' puts everything back)."""
-    from progress_service.progress import auth
-    from progress_service.standalone import logs
-    user_id = auth.current_user_id
-    before = {key: list(funcs) for key, funcs in ours.before_request_funcs.items()}
-    after = {key: list(funcs) for key, funcs in ours.after_request_funcs.items()}
-
-    def single_decode(identity_claim):
-        from flask import request
-        token = request.headers["Authorization"].split(" ", 1)[1]
-        return ObjectId(jwt.decode(token, SECRET, algorithms=["HS256"])[identity_claim])
-
-    def set_variant(variant):
-        logs.request_log.disabled = variant == "log"
-        auth.current_user_id = single_decode if variant == "jwt" else user_id
-        for funcs, saved in ((ours.before_request_funcs, before), (ours.after_request_funcs, after)):
-            funcs.clear()
-            if variant != "hooks":
-                funcs.update({key: list(value) for key, value in saved.items()})
-    return set_variant
-
-
-def parts_timer(ours, spent):
-    """set(on): time the heartbeat's main parts into `spent` (thread CPU ns) while on."""
+def switches(ours, spent):
+    """set(variant): our app as it is (''), with one part switched off ('log', 'hooks', 'jwt'),
+    or with its main parts timed into `spent` (thread CPU ns; 'parts')."""
     from progress_service.progress import auth, catalog, routes, store
+    from progress_service.standalone import logs
 
     def timed(name, function):
         def wrapper(*args, **kwargs):
@@ -136,20 +95,31 @@ def parts_timer(ours, spent):
         wrapper.__name__ = function.__name__
         return wrapper
 
+    def single_decode(identity_claim):
+        from flask import request
+        token = request.headers["Authorization"].split(" ", 1)[1]
+        return ObjectId(jwt.decode(token, SECRET, algorithms=["HS256"])[identity_claim])
+
     targets = [(auth, "current_user_id"), (catalog.MongoCatalog, "lecture_place"), (store, "record_position"),
                (routes, "load"), (routes, "json_body"), (routes, "answer")]
     plain = {(owner, name): getattr(owner, name) for owner, name in targets}
-    hooks = {id(f): timed(f.__name__, f) for funcs in (*ours.before_request_funcs.values(),
-                                                        *ours.after_request_funcs.values()) for f in funcs}
+    timed_parts = {(owner, name): timed(name, function) for (owner, name), function in plain.items()}
+    hook_lists = [(funcs, {key: list(value) for key, value in funcs.items()})
+                  for funcs in (ours.before_request_funcs, ours.after_request_funcs)]
+    timed_hooks = {id(f): timed(f.__name__, f) for _, saved in hook_lists for value in saved.values() for f in value}
 
-    def set_on(on):
-        for (owner, name), function in plain.items():
-            setattr(owner, name, timed(name, function) if on else function)
-        if on:
-            for funcs in (ours.before_request_funcs, ours.after_request_funcs):
-                for key in funcs:
-                    funcs[key] = [hooks.get(id(f), f) for f in funcs[key]]
-    return set_on
+    def set_variant(variant):
+        for target, function in plain.items():
+            setattr(*target, timed_parts[target] if variant == "parts" else function)
+        if variant == "jwt":
+            auth.current_user_id = single_decode
+        logs.request_log.disabled = variant == "log"
+        for funcs, saved in hook_lists:
+            funcs.clear()
+            if variant != "hooks":
+                funcs.update({key: [timed_hooks[id(f)] if variant == "parts" else f for f in value]
+                              for key, value in saved.items()})
+    return set_variant
 
 
 def main():
@@ -158,20 +128,16 @@ def main():
     parser.add_argument("--variants", default="log,hooks,jwt", help="parts to switch off, one kind each")
     parser.add_argument("--parts", action="store_true", help="time the parts of our heartbeat")
     args = parser.parse_args()
-    home = tempfile.mkdtemp(prefix="paired-db-")
-    proc, uri = start_database(home)
-    try:
-        os.environ.update(MONGODB_URI=uri, JWT_SECRET_KEY=SECRET)
+    # Before bench.run, which imports the reference app: it reads its secret on import.
+    os.environ["JWT_SECRET_KEY"] = SECRET
+    from bench.run import Database
+    with procs.ProcessGroup() as group, tempfile.TemporaryDirectory(prefix="paired-") as home:
+        uri = Database(group, Path(home), lambda line: print(line, file=sys.stderr)).uri
+        os.environ["MONGODB_URI"] = uri
         course, lectures, tokens = seed(pymongo.MongoClient(uri, tz_aware=True).get_default_database())
-        sys.path.insert(0, str(ROOT))
-        from bench.reference_app import app as reference
+        from bench.reference_app import app as reference  # reads the environment on import
         from progress_service import create_app
-        ours = create_app()
-        report(measure(ours, reference, course, lectures, tokens, args))
-    finally:
-        proc.terminate()
-        proc.wait()
-        subprocess.run(["rm", "-rf", home], check=False)
+        report(measure(create_app(), reference, course, lectures, tokens, args))
 
 
 def measure(ours, reference, course, lectures, tokens, args):
@@ -200,9 +166,8 @@ def measure(ours, reference, course, lectures, tokens, args):
             pass
         return time.thread_time_ns() - started
 
-    set_variant = switches(ours)
     spent = Counter()
-    set_parts = parts_timer(ours, spent)
+    set_variant = switches(ours, spent)
     kinds = {"ref_patch": (reference, False, None), "ours_hb": (ours, True, "")}
     kinds.update({f"ours_hb_no_{v}": (ours, True, v) for v in filter(None, args.variants.split(","))})
     if args.parts:
@@ -215,16 +180,11 @@ def measure(ours, reference, course, lectures, tokens, args):
             rng.shuffle(order)
             for kind in order:
                 app, minimal, variant = kinds[kind]
-                if variant == "parts":
-                    set_variant("")
-                    set_parts(True)
-                elif variant is not None:
-                    set_parts(False)
+                if variant is not None:  # the reference's kind leaves ours as it is
                     set_variant(variant)
                 elapsed = call(app, minimal)
                 if round_number >= 30:
                     times[kind].append(elapsed)
-        set_parts(False)
         set_variant("")
     finally:
         sys.stdout = stdout
@@ -233,6 +193,9 @@ def measure(ours, reference, course, lectures, tokens, args):
 
 
 def report(found):
+    wrong = {status: n for status, n in found["statuses"].items() if status not in ("200", "204")}
+    if wrong:
+        raise SystemExit(f"answers other than 200 and 204: {wrong}; the figures would mean nothing")
     times = found["times"]
     reference = times["ref_patch"]
     half = len(reference) // 2
