@@ -131,8 +131,8 @@ def _wrk(server, scenario, duration):
     # writer and pair: each thread owns its own lines, over one connection
     threads = scenario.connections if scenario.mode in ("writer", "pair") else None
     # A dict of list files: each server has its own (e.g. its own writers' records).
-    return run_wrk(server.url, scenario.for_server("list_file", server.name), duration=duration, mode=scenario.mode,
-                   connections=scenario.connections, threads=threads)
+    return run_wrk(server.url, scenario.for_server("list_file", server.name), duration=duration,
+                   mode=scenario.mode, connections=scenario.connections, threads=threads)
 
 
 def snapshot(server, db_pid):
