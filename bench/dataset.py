@@ -75,25 +75,25 @@ def seed_catalog(db, secret, user_count, lms_indexes=True, huge_users=HUGE_RECOR
     db.users.create_index("email", unique=True)
     data = Dataset(secret=secret)
     instructor = data.instructor = _insert_user(db, "Ada Instructor", "instructor")
-    data.users = _insert_students(db, user_count)
-    data.small_courses = [_insert_course(db, f"Course {i}", SMALL_LECTURES, instructor)
+    data.users = insert_students(db, user_count)
+    data.small_courses = [insert_course(db, f"Course {i}", SMALL_LECTURES, instructor)
                           for i in range(SMALL_COURSES)]
-    data.big_course = _insert_course(db, "The long course", BIG_LECTURES, instructor,
+    data.big_course = insert_course(db, "The long course", BIG_LECTURES, instructor,
                                      enrolled=data.users[:BASE_USERS])
-    data.huge_course = _insert_course(db, "The longest course", HUGE_LECTURES, instructor,
+    data.huge_course = insert_course(db, "The longest course", HUGE_LECTURES, instructor,
                                       enrolled=data.users[:huge_users])
-    data.writer_course = _insert_course(db, "The busy course", WRITER_LECTURES, instructor)
+    data.writer_course = insert_course(db, "The busy course", WRITER_LECTURES, instructor)
     data.callers = [new_user(db, f"Enrolled caller {i}") for i in range(ENROLLMENT_CALLERS)]
     # Someone else's ids: the crowd need not be users, only a long list to look the caller up in.
     crowd = [ObjectId() for _ in range(CROWD)]
-    data.crowd_course = _insert_course(db, "The crowded course", SMALL_LECTURES, instructor,
+    data.crowd_course = insert_course(db, "The crowded course", SMALL_LECTURES, instructor,
                                        enrolled=data.callers + crowd)
     others = [ObjectId() for _ in range(max(0, FEW - ENROLLMENT_CALLERS))]
-    data.few_course = _insert_course(db, "The quiet course", SMALL_LECTURES, instructor,
+    data.few_course = insert_course(db, "The quiet course", SMALL_LECTURES, instructor,
                                      enrolled=others + data.callers)
     # The control: 10 enrolled too, but as large a document as the crowded course (a list
     # nobody reads), so the database takes as long to answer its query.
-    data.heavy_course = _insert_course(db, "The heavy course", SMALL_LECTURES, instructor,
+    data.heavy_course = insert_course(db, "The heavy course", SMALL_LECTURES, instructor,
                                        enrolled=others + data.callers,
                                        extra={"waitingList": [ObjectId() for _ in range(CROWD)]})
     return data
@@ -110,7 +110,7 @@ def _insert_user(db, name, role):
     return db.users.insert_one(doc).inserted_id
 
 
-def _insert_students(db, count):
+def insert_students(db, count):
     docs = [{"_id": ObjectId(), "name": f"Student {i}", "email": f"student{i}@example.test",
              "password": PASSWORD, "role": "student"} for i in range(count)]
     for start in range(0, count, BATCH):
@@ -123,7 +123,7 @@ def lecture_duration(number):
     return 240 + (number * 53) % 960
 
 
-def _insert_course(db, title, lecture_count, instructor, enrolled=None, extra=None):
+def insert_course(db, title, lecture_count, instructor, enrolled=None, extra=None):
     """A course and its lectures; `enrolled` None: no `enrolledStudents` field (open)."""
     lectures = [{"_id": ObjectId(), "title": f"{title}, part {i + 1}", "order": i + 1,
                  "duration": lecture_duration(i)} for i in range(lecture_count)]
@@ -143,9 +143,9 @@ def seed_base_records(db, data, rng, huge_records=HUGE_RECORDS):
     callers one on each of that scenario's courses."""
     data.small_pairs = [(i, i % SMALL_COURSES) for i in range(BASE_USERS)]
     _insert_small(db, data, data.small_pairs, rng)
-    _insert_records(db, data, [(i, data.big_course) for i in range(BASE_USERS)], rng,
+    insert_records(db, data, [(i, data.big_course) for i in range(BASE_USERS)], rng,
                     "200-lecture")
-    _insert_records(db, data, [(i, data.huge_course) for i in range(huge_records)], rng,
+    insert_records(db, data, [(i, data.huge_course) for i in range(huge_records)], rng,
                     "1,000-lecture", batch=50)
     db.courseprogresses.insert_many(
         [progress_record(user, course, rng) for user in data.callers
@@ -164,10 +164,10 @@ def grow_small_records(db, data, total, rng):
 
 
 def _insert_small(db, data, pairs, rng):
-    _insert_records(db, data, [(u, data.small_courses[c]) for u, c in pairs], rng, "10-lecture")
+    insert_records(db, data, [(u, data.small_courses[c]) for u, c in pairs], rng, "10-lecture")
 
 
-def _insert_records(db, data, pairs, rng, label, batch=BATCH):
+def insert_records(db, data, pairs, rng, label, batch=BATCH):
     """insert_many in batches (SecantusDB takes a few thousand documents a second), with progress."""
     started = time.monotonic()
     for start in range(0, len(pairs), batch):

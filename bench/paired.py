@@ -2,11 +2,13 @@
 
     .venv/bin/python -m bench.paired [--requests 600] [--variants log,hooks,jwt] [--parts] [--idle 0.006]
 
-Starts a SecantusDB of its own (bench.run's, stopped on exit) and seeds a course of 200 lectures (1,000 enrolled students,
-200 of them with a record, 1,350 lectures in all), then calls both WSGI apps directly (no
-gunicorn, no test client), each request measured by its thread's CPU. Every round serves one
-request of each kind in a shuffled order, so the database's state and the machine's drift
-weigh on all kinds alike; the ratios of the two halves of the run show how steady it was.
+Starts a SecantusDB of its own (bench.run's, stopped on exit) and seeds make bench's
+200-lecture course with bench.dataset (1,000 enrolled students, each with a record), then
+calls both WSGI apps directly (no gunicorn, no test client) with the requests of make
+bench's heartbeat-200 and patch-200 scenarios, each request measured by its thread's CPU.
+Every round serves one request of each kind in a shuffled order, so the database's state and
+the machine's drift weigh on all kinds alike; the ratios of the two halves of the run show
+how steady it was.
 
 Kinds: `ref_patch` (the reference's PATCH `{"isCompleted"}`, full answer), `ours_hb` (our
 position-only PATCH with `Prefer: return=minimal`), and for each variant our heartbeat with
@@ -20,12 +22,11 @@ Why request by request: a worker that waits for the database resumes on colder c
 pays more CPU for the same work (here, fixed Python work after a 6 ms sleep took about twice
 the CPU it took back to back), so two apps measured minutes apart differ by more than their
 code does. Called back to back, a request starts warm; under gunicorn a worker also waits
-for its next request, and `--idle 0.006` adds that wait before each request (it brought our
-heartbeat from 0.51 to 0.57 of the reference's PATCH, what `make bench` measures).
+for its next request, and `--idle 0.006` adds that wait before each request (our heartbeat
+over the reference's PATCH: 0.57 back to back, 0.60 with it; `make bench` gave 0.58).
 """
 import argparse
 import io
-import json
 import logging
 import os
 import random
@@ -34,41 +35,43 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from datetime import datetime, timezone
 from pathlib import Path
 
 import jwt
 import pymongo
 from bson import ObjectId
 
-from bench import procs
+from bench import dataset, procs
 
 SECRET = "paired-" + "x" * 40
-LECTURES, STUDENTS, RECORDS, FILLER = 200, 1000, 200, 1150
+OTHER_LECTURES = 1150  # so that `lectures` holds about as many as make bench's (1,346)
 
 
-def seed(db):
-    """The 200-lecture course, its students and 200 records; returns (course id, lectures, tokens)."""
+def seed(db, rng):
+    """make bench's 200-lecture course, its 1,000 enrolled students and their records (bench.dataset);
+    returns (the Dataset, the course)."""
     db.courseprogresses.create_index([("user", 1), ("course", 1)], unique=True)
-    users = [ObjectId() for _ in range(STUDENTS)]
-    db.users.insert_many([{"_id": u, "name": f"S{i}", "email": f"s{i}@example.com", "role": "student"}
-                          for i, u in enumerate(users)])
-    db.lectures.insert_many([{"_id": ObjectId(), "title": f"F{i}", "duration": 600} for i in range(FILLER)])
-    lectures = [ObjectId() for _ in range(LECTURES)]
-    db.lectures.insert_many([{"_id": lecture, "title": f"L{i}", "duration": 600}
-                             for i, lecture in enumerate(lectures)])
-    course = ObjectId()
-    db.courses.insert_one({"_id": course, "title": "C200", "thumbnail": None, "instructor": ObjectId(),
-                           "lectures": lectures, "enrolledStudents": users})
-    now = datetime.now(timezone.utc).replace(microsecond=0)
-    db.courseprogresses.insert_many([{
-        "_id": ObjectId(), "user": user, "course": course, "isCompleted": False, "completionPercentage": 33,
-        "lectureProgress": [{"_id": ObjectId(), "lecture": lecture, "isCompleted": i % 3 == 0,
-                             "watchTime": 12.5, "lastWatched": now} for i, lecture in enumerate(lectures)],
-        "lastAccessed": now, "createdAt": now, "updatedAt": now, "__v": 3} for user in users[:RECORDS]])
-    expires = int(time.time()) + 3600
-    tokens = [jwt.encode({"sub": str(user), "exp": expires}, SECRET, algorithm="HS256") for user in users[:RECORDS]]
-    return course, lectures, tokens
+    data = dataset.Dataset(secret=SECRET)
+    instructor = dataset.new_user(db, "Ada Instructor", "instructor")
+    data.users = dataset.insert_students(db, dataset.BASE_USERS)
+    course = dataset.insert_course(db, "The long course", dataset.BIG_LECTURES, instructor, enrolled=data.users)
+    dataset.insert_course(db, "Other lectures", OTHER_LECTURES, instructor)
+    dataset.insert_records(db, data, [(user, course) for user in range(dataset.BASE_USERS)], rng, "200-lecture")
+    return data, course
+
+
+def requests(lines):
+    """wrk list lines (METHOD, path, token, body, headers; bench.dataset) as
+    (method, path, body bytes, {environ key: value})."""
+    parsed = []
+    for line in lines:
+        method, path, token, body, *extra = line.split("\t")
+        headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+        for header in filter(None, "|".join(extra).split("|")):
+            name, _, value = header.partition(":")
+            headers["HTTP_" + name.strip().upper().replace("-", "_")] = value.strip()
+        parsed.append((method, path, body.encode(), headers))
+    return parsed
 
 
 class Silent:
@@ -138,33 +141,32 @@ def main():
     with procs.ProcessGroup() as group, tempfile.TemporaryDirectory(prefix="paired-") as home:
         uri = Database(group, Path(home), lambda line: print(line, file=sys.stderr)).uri
         os.environ["MONGODB_URI"] = uri
-        course, lectures, tokens = seed(pymongo.MongoClient(uri, tz_aware=True).get_default_database())
+        rng = random.Random(1)
+        data, course = seed(pymongo.MongoClient(uri, tz_aware=True).get_default_database(), rng)
+        # The requests of make bench's heartbeat-200 and patch-200 scenarios.
+        heartbeats = requests(dataset.heartbeat_list(data, course, rng))
+        patches = requests(dataset.base_lists(data, lambda user: course, rng)[1])
         from bench.reference_app import app as reference  # reads the environment on import
         from progress_service import create_app
-        report(measure(create_app(), reference, course, lectures, tokens, args))
+        report(measure(create_app(), reference, heartbeats, patches, rng, args))
 
 
-def measure(ours, reference, course, lectures, tokens, args):
+def measure(ours, reference, heartbeats, patches, rng, args):
     """{kind: [thread CPU ns per request]} and the parts' totals."""
-    rng = random.Random(1)
     statuses = Counter()
 
     def start_response(status, headers, exc_info=None):
         statuses[status[:3]] += 1
 
-    def call(app, minimal):
-        lecture = lectures[rng.randrange(len(lectures))]
-        body = json.dumps({"watchTime": rng.randrange(1, 500)} if minimal
-                          else {"isCompleted": rng.random() < 0.5}).encode()
-        environ = {"REQUEST_METHOD": "PATCH", "PATH_INFO": f"/api/v1/progress/{course}/lectures/{lecture}",
+    def call(app, requests):
+        method, path, body, headers = rng.choice(requests)
+        environ = {"REQUEST_METHOD": method, "PATH_INFO": path,
                    "SCRIPT_NAME": "", "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000",
                    "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body),
                    "wsgi.errors": sys.stderr, "wsgi.multithread": False, "wsgi.multiprocess": True,
                    "wsgi.run_once": False, "CONTENT_TYPE": "application/json",
                    "CONTENT_LENGTH": str(len(body)), "REMOTE_ADDR": "127.0.0.1", "HTTP_HOST": "127.0.0.1:8000",
-                   "HTTP_AUTHORIZATION": f"Bearer {tokens[rng.randrange(len(tokens))]}"}
-        if minimal:
-            environ["HTTP_PREFER"] = "return=minimal"
+                   **headers}
         if args.idle:
             time.sleep(args.idle)  # as a gunicorn worker waits for its next request
         started = time.thread_time_ns()
@@ -174,10 +176,10 @@ def measure(ours, reference, course, lectures, tokens, args):
 
     spent = Counter()
     set_variant = switches(ours, spent)
-    kinds = {"ref_patch": (reference, False, None), "ours_hb": (ours, True, "")}
-    kinds.update({f"ours_hb_no_{v}": (ours, True, v) for v in filter(None, args.variants.split(","))})
+    kinds = {"ref_patch": (reference, patches, None), "ours_hb": (ours, heartbeats, "")}
+    kinds.update({f"ours_hb_no_{v}": (ours, heartbeats, v) for v in filter(None, args.variants.split(","))})
     if args.parts:
-        kinds["ours_hb_parts"] = (ours, True, "parts")
+        kinds["ours_hb_parts"] = (ours, heartbeats, "parts")
     stdout, sys.stdout = sys.stdout, Silent()
     try:
         times = {kind: [] for kind in kinds}
@@ -185,10 +187,10 @@ def measure(ours, reference, course, lectures, tokens, args):
         for round_number in range(args.requests + 30):  # the first 30 rounds warm up
             rng.shuffle(order)
             for kind in order:
-                app, minimal, variant = kinds[kind]
+                app, sent, variant = kinds[kind]
                 if variant is not None:  # the reference's kind leaves ours as it is
                     set_variant(variant)
-                elapsed = call(app, minimal)
+                elapsed = call(app, sent)
                 if round_number >= 30:
                     times[kind].append(elapsed)
         set_variant("")
