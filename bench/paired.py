@@ -1,6 +1,7 @@
 """In process: our heartbeat against the reference's full PATCH-200, request by request.
 
     .venv/bin/python -m bench.paired [--requests 600] [--variants log,hooks,jwt] [--parts] [--idle 0.006]
+    .venv/bin/python -m bench.paired --profile 1000
 
 Starts a SecantusDB of its own (bench.run's, stopped on exit) and seeds make bench's
 200-lecture course with bench.dataset (1,000 enrolled students, each with a record), then
@@ -16,7 +17,8 @@ one part switched off, to see what that part costs here:
 - `log`: no request log line; `hooks`: none of the app's before/after-request hooks;
 - `jwt`: a single PyJWT decode in place of flask-jwt-extended (what the reference does).
 These switches exist only in this script. `--parts` adds `ours_hb_parts`, which times the
-main parts of our heartbeat (printed per request).
+main parts of our heartbeat (printed per request). `--profile N` measures nothing: it counts
+the function calls of N heartbeats of ours, by package.
 
 Why request by request: a worker that waits for the database resumes on colder caches and
 pays more CPU for the same work (here, fixed Python work after a 6 ms sleep took about twice
@@ -26,9 +28,11 @@ for its next request, and `--idle 0.006` adds that wait before each request (our
 over the reference's PATCH: 0.57 back to back, 0.60 with it; `make bench` gave 0.58).
 """
 import argparse
+import cProfile
 import io
 import logging
 import os
+import pstats
 import random
 import statistics
 import sys
@@ -134,6 +138,8 @@ def main():
     parser.add_argument("--parts", action="store_true", help="time the parts of our heartbeat")
     parser.add_argument("--idle", type=float, default=0.0, metavar="SECONDS",
                         help="sleep before each request, as a worker waiting for the next one (0.006)")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="instead: count function calls per heartbeat of ours over N heartbeats")
     args = parser.parse_args()
     # Before bench.run, which imports the reference app: it reads its secret on import.
     os.environ["JWT_SECRET_KEY"] = SECRET
@@ -148,7 +154,69 @@ def main():
         patches = requests(dataset.base_lists(data, lambda user: course, rng)[1])
         from bench.reference_app import app as reference  # reads the environment on import
         from progress_service import create_app
-        report(measure(create_app(), reference, heartbeats, patches, rng, args))
+        if args.profile:
+            profile(create_app(), heartbeats, rng, args.profile)
+        else:
+            report(measure(create_app(), reference, heartbeats, patches, rng, args))
+
+
+def wsgi_environ(request):
+    """The WSGI environ of one parsed request (see requests())."""
+    method, path, body, headers = request
+    return {"REQUEST_METHOD": method, "PATH_INFO": path,
+            "SCRIPT_NAME": "", "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000",
+            "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": sys.stderr, "wsgi.multithread": False, "wsgi.multiprocess": True,
+            "wsgi.run_once": False, "CONTENT_TYPE": "application/json",
+            "CONTENT_LENGTH": str(len(body)), "REMOTE_ADDR": "127.0.0.1", "HTTP_HOST": "127.0.0.1:8000",
+            **headers}
+
+
+def profile(ours, heartbeats, rng, count):
+    """Function calls per heartbeat of ours, by package (cProfile over `count` heartbeats).
+
+    Counts, unlike times, do not move with the machine's load: they show where the work is.
+    """
+    statuses = Counter()
+
+    def start_response(status, headers, exc_info=None):
+        statuses[status[:3]] += 1
+
+    def serve():
+        for _ in ours(wsgi_environ(rng.choice(heartbeats)), start_response):
+            pass
+
+    stdout, sys.stdout = sys.stdout, Silent()
+    profiler = cProfile.Profile()
+    try:
+        for _ in range(100):  # warm up, unprofiled
+            serve()
+        profiler.enable()
+        for _ in range(count):
+            serve()
+        profiler.disable()
+    finally:
+        sys.stdout = stdout
+    if set(statuses) != {"204"}:
+        raise SystemExit(f"answers other than 204: {dict(statuses)}; the counts would mean nothing")
+    calls = Counter()
+    for (filename, _, _), (_, ncalls, *_rest) in pstats.Stats(profiler).stats.items():
+        calls[package_of(filename)] += ncalls
+    print(f"function calls per heartbeat: {sum(calls.values()) / count:.0f}")
+    for package, total in calls.most_common():
+        print(f"  {package:28} {total / count:7.1f}")
+
+
+def package_of(filename):
+    """'pymongo', 'werkzeug', ... for a profiled function's file; 'progress_service' for ours;
+    'stdlib' for the standard library; 'built-in' for C functions."""
+    if filename.startswith("~") or filename.startswith("<"):
+        return "built-in"
+    if "site-packages/" in filename:
+        return filename.split("site-packages/", 1)[1].split("/", 1)[0]
+    if "/progress_service/" in filename:
+        return "progress_service"
+    return "stdlib"
 
 
 def measure(ours, reference, heartbeats, patches, rng, args):
@@ -159,14 +227,7 @@ def measure(ours, reference, heartbeats, patches, rng, args):
         statuses[status[:3]] += 1
 
     def call(app, requests):
-        method, path, body, headers = rng.choice(requests)
-        environ = {"REQUEST_METHOD": method, "PATH_INFO": path,
-                   "SCRIPT_NAME": "", "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000",
-                   "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body),
-                   "wsgi.errors": sys.stderr, "wsgi.multithread": False, "wsgi.multiprocess": True,
-                   "wsgi.run_once": False, "CONTENT_TYPE": "application/json",
-                   "CONTENT_LENGTH": str(len(body)), "REMOTE_ADDR": "127.0.0.1", "HTTP_HOST": "127.0.0.1:8000",
-                   **headers}
+        environ = wsgi_environ(rng.choice(requests))
         if args.idle:
             time.sleep(args.idle)  # as a gunicorn worker waits for its next request
         started = time.thread_time_ns()
