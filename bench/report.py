@@ -2,6 +2,9 @@
 import json
 import os
 
+# bench.run's raw results: the reference's PATCH-200 served in the heartbeats' rounds.
+BESIDE_HEARTBEATS = "patch-200-beside-heartbeats"
+
 
 def compare_answers(answers):
     """Differences between the apps' GET answers on the keys the reference returns (ours may add)."""
@@ -48,14 +51,13 @@ def summarize(args, apps, raw, answers, behaviours=None, extra=None):
             cpu_ratios[f"{method}{size}"] = ratio(cpu(ours, scenario), cpu(ref, scenario))
 
     heartbeat = ours.get("heartbeat-200", {})
-    beside = "patch-200-beside-heartbeats"  # the reference's PATCH-200 in the heartbeats' rounds
     heartbeat_key = {
-        "cpu_vs_reference_patch": ratio(cpu(ours, "heartbeat-200"), cpu(ref, beside)),
+        "cpu_vs_reference_patch": ratio(cpu(ours, "heartbeat-200"), cpu(ref, BESIDE_HEARTBEATS)),
         "db_commands": heartbeat.get("db_commands_per_request"),
         "commands": heartbeat.get("db_commands_by_collection"),
         "reads_record": bool(heartbeat.get("db_commands_by_collection", {}).get("find.courseprogresses")),
         "statuses": heartbeat.get("statuses"),
-        "reference_cpu_vs_its_patch": ratio(cpu(ref, "heartbeat-200"), cpu(ref, beside)),
+        "reference_cpu_vs_its_patch": ratio(cpu(ref, "heartbeat-200"), cpu(ref, BESIDE_HEARTBEATS)),
         # As before: over the reference's PATCH of the patch-200 scenario, run minutes earlier.
         "cpu_vs_reference_patch_across_scenarios": ratio(cpu(ours, "heartbeat-200"), cpu(ref, "patch-200")),
         "reference_cpu_vs_its_patch_across_scenarios": ratio(cpu(ref, "heartbeat-200"), cpu(ref, "patch-200")),
@@ -229,7 +231,7 @@ def print_report(results):
     for scenario, mine in results["raw"]["ours"].items():
         if isinstance(mine, dict) and "rps" in mine:
             rows += [(scenario, app, results["raw"][app][scenario]) for app in ("ours", "reference")]
-    beside = results["raw"].get("reference", {}).get("patch-200-beside-heartbeats")
+    beside = results["raw"].get("reference", {}).get(BESIDE_HEARTBEATS)
     rows += [("heartbeat-200", "reference PATCH", beside)] if beside else []
     rows += [("get-10 on the 1k copy", f"{name} (same rounds)", r)
              for name, r in results["raw"].get("at_1k", {}).items()]

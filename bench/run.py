@@ -170,7 +170,7 @@ def benchmark(args, apps, group, tmp, log):
                             lambda: database.pid, args, log)
             for name in servers:
                 raw[name]["heartbeat-200"] = found[name]
-            raw["reference"]["patch-200-beside-heartbeats"] = found[REFERENCE_PATCH]
+            raw["reference"][report.BESIDE_HEARTBEATS] = found[REFERENCE_PATCH]
         if selected("xapi"):
             fresh_database()
             extra["xapi"] = run_xapi(group, servers["ours"], apps["ours"], env, db, lambda: database.pid,
