@@ -39,6 +39,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from contextlib import redirect_stdout
 from pathlib import Path
 
 import jwt
@@ -178,25 +179,14 @@ def profile(ours, heartbeats, rng, count):
     Counts, unlike times, do not move with the machine's load: they show where the work is.
     """
     statuses = Counter()
-
-    def start_response(status, headers, exc_info=None):
-        statuses[status[:3]] += 1
-
-    def serve():
-        for _ in ours(wsgi_environ(rng.choice(heartbeats)), start_response):
-            pass
-
-    stdout, sys.stdout = sys.stdout, Silent()
     profiler = cProfile.Profile()
-    try:
+    with redirect_stdout(Silent()):
         for _ in range(100):  # warm up, unprofiled
-            serve()
+            serve(ours, wsgi_environ(rng.choice(heartbeats)), statuses)
         profiler.enable()
         for _ in range(count):
-            serve()
+            serve(ours, wsgi_environ(rng.choice(heartbeats)), statuses)
         profiler.disable()
-    finally:
-        sys.stdout = stdout
     if set(statuses) != {"204"}:
         raise SystemExit(f"answers other than 204: {dict(statuses)}; the counts would mean nothing")
     calls = Counter()
@@ -207,10 +197,19 @@ def profile(ours, heartbeats, rng, count):
         print(f"  {package:28} {total / count:7.1f}")
 
 
+def serve(app, environ, statuses):
+    """Call the WSGI app and read its whole answer, counting its status in `statuses`."""
+    def start_response(status, headers, exc_info=None):
+        statuses[status[:3]] += 1
+
+    for _ in app(environ, start_response):
+        pass
+
+
 def package_of(filename):
     """'pymongo', 'werkzeug', ... for a profiled function's file; 'progress_service' for ours;
     'stdlib' for the standard library; 'built-in' for C functions."""
-    if filename.startswith("~") or filename.startswith("<"):
+    if filename == "~":  # how cProfile names a C function's file
         return "built-in"
     if "site-packages/" in filename:
         return filename.split("site-packages/", 1)[1].split("/", 1)[0]
@@ -223,16 +222,12 @@ def measure(ours, reference, heartbeats, patches, rng, args):
     """{kind: [thread CPU ns per request]} and the parts' totals."""
     statuses = Counter()
 
-    def start_response(status, headers, exc_info=None):
-        statuses[status[:3]] += 1
-
     def call(app, requests):
         environ = wsgi_environ(rng.choice(requests))
         if args.idle:
             time.sleep(args.idle)  # as a gunicorn worker waits for its next request
         started = time.thread_time_ns()
-        for _ in app(environ, start_response):
-            pass
+        serve(app, environ, statuses)
         return time.thread_time_ns() - started
 
     spent = Counter()
@@ -241,10 +236,9 @@ def measure(ours, reference, heartbeats, patches, rng, args):
     kinds.update({f"ours_hb_no_{v}": (ours, heartbeats, v) for v in filter(None, args.variants.split(","))})
     if args.parts:
         kinds["ours_hb_parts"] = (ours, heartbeats, "parts")
-    stdout, sys.stdout = sys.stdout, Silent()
-    try:
-        times = {kind: [] for kind in kinds}
-        order = list(kinds)
+    times = {kind: [] for kind in kinds}
+    order = list(kinds)
+    with redirect_stdout(Silent()):
         for round_number in range(args.requests + 30):  # the first 30 rounds warm up
             rng.shuffle(order)
             for kind in order:
@@ -254,9 +248,7 @@ def measure(ours, reference, heartbeats, patches, rng, args):
                 elapsed = call(app, sent)
                 if round_number >= 30:
                     times[kind].append(elapsed)
-        set_variant("")
-    finally:
-        sys.stdout = stdout
+    set_variant("")
     return {"times": times, "statuses": dict(statuses), "parts": spent,
             "parts_requests": args.requests + 30 if args.parts else 0}
 
