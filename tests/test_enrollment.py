@@ -138,14 +138,15 @@ def test_enrollment_off_is_the_original_behaviour(client, lms, app_config):
 
 
 class ReplyBytes(monitoring.CommandListener):
-    """The size of each reply to a find on `courses`."""
+    """The size of each reply to a question on `courses` (a find, or the aggregate that
+    brings the caller's user with the course)."""
 
     def __init__(self):
         self.sizes = []
         self.pending = set()
 
     def started(self, event):
-        if event.command_name == "find" and event.command.get("find") == "courses":
+        if event.command_name in ("find", "aggregate") and event.command.get(event.command_name) == "courses":
             self.pending.add(event.request_id)
 
     def succeeded(self, event):

@@ -120,27 +120,55 @@ class MongoCatalog:
         raw = self._db().courses.find_one({"_id": course_id}, projection)
         return None if raw is None else _course_info(raw)
 
+    def course_and_caller(self, course_id, user_id):
+        """(the course with its enrollment answer, the caller's user or None), or (None, None).
+
+        One command where course() and user() take two: an answer that shows the caller's
+        user (a GET, a full write) asks for it with the course. A subclass that changes
+        course() or user() is asked through them (the user then when it is needed).
+        """
+        if self._changes("course", "user"):
+            return self.course(course_id, user_id), None
+        raw = self._course_joined(course_id, enrollment_projection(user_id), "users", user_id, "caller",
+                                  ("_id", *USER_FIELDS))
+        if raw is None:
+            return None, None
+        callers = raw.get("caller") or ()
+        return _course_info(raw), (_user_info(callers[0]) if callers else None)
+
     def lecture_place(self, course_id, user_id, lecture_id):
         """The course's enrollment answer, whether the lecture is in it and its duration, or None.
 
         One command, and no list in the reply: the cheapest question a video player's
-        position update can ask (the course's lecture list may be 1,000 ids long).
+        position update can ask (the course's lecture list may be 1,000 ids long). A subclass
+        that changes course() or lecture_durations() is asked through them.
         """
+        if self._changes("course", "lecture_durations"):
+            return _place_from(self, course_id, user_id, lecture_id)
         projection = enrollment_projection(user_id)
         del projection["lectures"], projection["title"], projection["thumbnail"]
-        found = list(self._db().courses.aggregate([
-            {"$match": {"_id": course_id}},
-            {"$project": {**projection, "inCourse": {"$in": [lecture_id, {"$ifNull": ["$lectures", []]}]},
-                          "probe": {"$literal": lecture_id}}},
-            {"$lookup": {"from": "lectures", "localField": "probe", "foreignField": "_id", "as": "lecture"}},
-            {"$project": {**dict.fromkeys(("instructor", "enrolled", "listed", "inCourse"), 1),
-                          "lecture.duration": 1}},
-        ]))
-        if not found:
+        projection["inCourse"] = {"$in": [lecture_id, {"$ifNull": ["$lectures", []]}]}
+        raw = self._course_joined(course_id, projection, "lectures", lecture_id, "lecture", ("duration",))
+        if raw is None:
             return None
-        raw = found[0]
         lecture = raw.get("lecture") or [{}]
         return LecturePlace(_course_info(raw), bool(raw.get("inCourse")), lecture[0].get("duration"))
+
+    def _changes(self, *names):
+        """Whether a subclass replaced any of these methods (then the joined queries, which
+        would go around them, are not used)."""
+        return any(getattr(type(self), name) is not getattr(MongoCatalog, name) for name in names)
+
+    def _course_joined(self, course_id, projection, collection, other_id, name, fields):
+        """The course's `projection`, with the document `other_id` of `collection` (only its
+        `fields`) as a list of at most one under `name`; None without the course. One aggregate."""
+        found = list(self._db().courses.aggregate([
+            {"$match": {"_id": course_id}},
+            {"$project": {**projection, "probe": {"$literal": other_id}}},
+            {"$lookup": {"from": collection, "localField": "probe", "foreignField": "_id", "as": name}},
+            {"$project": {**dict.fromkeys(projection, 1), **{f"{name}.{key}": 1 for key in fields}}},
+        ]))
+        return found[0] if found else None
 
     def courses(self, course_ids, user_id=None):
         """Many courses at once, by id (the dashboard), with enrollment when `user_id` is given."""
@@ -205,6 +233,10 @@ class HostCatalog:
         """The host's course, with its enrollment answer."""
         return self._with_enrollment(self.host.course(course_id), user_id)
 
+    def course_and_caller(self, course_id, user_id):
+        """(the host's course, None): a host's user comes from its own method, read when needed."""
+        return self.course(course_id, user_id), None
+
     def courses(self, course_ids, user_id=None):
         """The host's courses by id (its batch method, or one by one)."""
         if self._courses is not None:
@@ -234,12 +266,17 @@ class HostCatalog:
 
     def lecture_place(self, course_id, user_id, lecture_id):
         """From the host's course and durations (a host has no cheaper way to ask)."""
-        course = self.course(course_id, user_id)
-        if course is None:
-            return None
-        in_course = lecture_id in course.current
-        duration = self.lecture_durations([lecture_id]).get(lecture_id) if in_course else None
-        return LecturePlace(course, in_course, duration)
+        return _place_from(self, course_id, user_id, lecture_id)
+
+
+def _place_from(catalog, course_id, user_id, lecture_id):
+    """A LecturePlace from a catalog's course() and lecture_durations() (two questions)."""
+    course = catalog.course(course_id, user_id)
+    if course is None:
+        return None
+    in_course = lecture_id in course.current
+    duration = catalog.lecture_durations([lecture_id]).get(lecture_id) if in_course else None
+    return LecturePlace(course, in_course, duration)
 
 
 def bind_catalog(catalog, database):

@@ -56,18 +56,27 @@ def ready(mount):
     mount.database.ensure_indexes()
 
 
-def open_course(mount, user_id, course_id):
+def open_course(mount, user_id, course_id, with_caller=False):
     """(course, caller or None): 404 without the course, 403 when the caller may not use it.
 
     Enrolled, the course's instructor, or an admin may; a course that keeps no enrollment
-    list is open to every signed-in user. The caller's user is read only when their role
-    decides, and handed back so the answer need not read it again.
+    list is open to every signed-in user. `with_caller` (the answer will show the caller's
+    user): the catalog gives the user with the course when it can, in the same query.
+    Otherwise the user is read only when their role decides. Either way it is handed back so
+    the answer need not read it again.
     """
     ready(mount)
-    course = mount.catalog.course(course_id, user_id)
+    if with_caller:
+        course, caller = mount.catalog.course_and_caller(course_id, user_id)
+    else:
+        course, caller = mount.catalog.course(course_id, user_id), None
     if course is None:
         raise NotFound(COURSE_NOT_FOUND)
-    return course, require_enrolled(mount, course, user_id)
+    if caller is None:
+        return course, require_enrolled(mount, course, user_id)
+    if not may_read(mount, course, user_id, caller):
+        raise Forbidden(NOT_ENROLLED)
+    return course, caller
 
 
 def require_enrolled(mount, course, user_id):
@@ -113,7 +122,7 @@ def _answer_write(mount, done, user_id, caller, minimal, message=None):
 
 def get_progress(mount, user_id, course_id):
     """GET: the caller's record, 404 when the course or the record is missing."""
-    course, caller = open_course(mount, user_id, course_id)
+    course, caller = open_course(mount, user_id, course_id, with_caller=True)
     raw = store.find(mount.database.records(), user_id, course.id)
     if raw is None:
         raise NotFound(RECORD_NOT_FOUND)
@@ -228,7 +237,7 @@ def mark_lecture(mount, user_id, course_id, change, minimal=False):
         if change is None:
             return Outcome()
         resolved = True  # the cheap path read the duration already
-    course, caller = open_course(mount, user_id, course_id)
+    course, caller = open_course(mount, user_id, course_id, with_caller=not minimal)
     if require_lectures(course, [change.lecture]):
         raise InvalidInput(NOT_IN_COURSE, errors={"lectureId": [NOT_IN_COURSE]})
     if not resolved:
@@ -268,7 +277,7 @@ def _record_position(mount, user_id, course_id, change):
 
 def mark_lectures(mount, user_id, course_id, changes, minimal=False):
     """PATCH many lectures in one write, all or none; creates the record on first use."""
-    course, caller = open_course(mount, user_id, course_id)
+    course, caller = open_course(mount, user_id, course_id, with_caller=not minimal)
     foreign = require_lectures(course, [c.lecture for c in changes])
     if foreign:
         raise InvalidInput(NOT_IN_COURSE, errors={"lectures": {str(i): {"lecture": [NOT_IN_COURSE]} for i in foreign}})
@@ -284,7 +293,7 @@ def mark_lectures(mount, user_id, course_id, changes, minimal=False):
 
 def complete_course(mount, user_id, course_id, minimal=False):
     """POST complete: every current lecture completed."""
-    course, caller = open_course(mount, user_id, course_id)
+    course, caller = open_course(mount, user_id, course_id, with_caller=not minimal)
 
     def apply(lectures, indexes, now):
         for lecture in course.current:
@@ -296,7 +305,7 @@ def complete_course(mount, user_id, course_id, minimal=False):
 
 def reset_course(mount, user_id, course_id, minimal=False):
     """POST reset: every lecture not completed, lastWatched null, watchTime 0."""
-    course, caller = open_course(mount, user_id, course_id)
+    course, caller = open_course(mount, user_id, course_id, with_caller=not minimal)
     changed = {}
 
     def apply(lectures, indexes, now):

@@ -1,0 +1,116 @@
+"""The course question of a GET or a full write: the course and the caller's user in one command."""
+import json
+from dataclasses import replace
+
+from pymongo import monitoring
+
+from progress_service.progress import mount_of
+from progress_service.progress.catalog import MongoCatalog
+
+from .support import BOTH, WIRE, Api
+from .test_watching import MINIMAL, Commands
+
+NOT_ENROLLED = {"status": "fail", "message": "Not enrolled in this course"}
+
+
+def listened(app, lms):
+    """A listener of every command the app sends from now on."""
+    listener = Commands()
+    monitoring.register(listener)
+    mount_of(app).database.close()  # the app's next client is made with the listener
+    lms.db = mount_of(app).database.db()
+    return listener
+
+
+def sent(listener):
+    """(command, collection) of what was sent, index management left out."""
+    return [(name, collection) for name, collection, _ in listener.seen if name != "listIndexes"]
+
+
+@WIRE
+def test_a_get_and_a_full_write_ask_for_the_course_and_the_caller_together(app, api, lms):
+    """GET: 2 commands (was 3), PATCH, complete and reset: 3 (was 4); the answer's user is the caller."""
+    listener = listened(app, lms)
+    course, lectures = lms.course(2)
+    assert api.get(course).status_code == 404, "no record yet (and the indexes are checked)"
+    listener.seen.clear()
+    listener.replies.clear()
+    patched = api.patch(course, lectures[0], {"isCompleted": True})
+    assert patched.status_code == 200
+    assert sent(listener) == [("aggregate", "courses"), ("find", "courseprogresses"), ("insert", "courseprogresses")]
+    reply = json.dumps(listener.replies, default=str)
+    assert "password" not in reply and "SECRETHASH" not in reply and "enrolledStudents" not in reply
+    user = lms.db.users.find_one({"_id": api.user_id})
+    assert patched.json["data"]["user"] == {"_id": str(api.user_id), "name": user["name"], "email": user["email"],
+                                            "avatar": None}
+    for call, last in ((lambda: api.get(course), []), (lambda: api.complete(course), [("update", "courseprogresses")]),
+                       (lambda: api.reset(course), [("update", "courseprogresses")])):
+        listener.seen.clear()
+        answer = call()
+        assert answer.status_code == 200 and answer.json["data"]["user"] == patched.json["data"]["user"]
+        assert sent(listener) == [("aggregate", "courses"), ("find", "courseprogresses"), *last]
+    assert lms.record(api.user_id, course)["completionPercentage"] == 0
+
+
+@WIRE
+def test_a_minimal_full_write_does_not_ask_for_the_user(app, api, lms):
+    """Prefer: return=minimal shows no user: the course is asked alone, as before."""
+    listener = listened(app, lms)
+    course, lectures = lms.course(2)
+    assert api.get(course).status_code == 404, "no record yet (and the indexes are checked)"
+    listener.seen.clear()
+    assert api.patch(course, lectures[0], {"isCompleted": True}, headers=MINIMAL).status_code == 204
+    assert sent(listener) == [("find", "courses"), ("find", "courseprogresses"), ("insert", "courseprogresses")]
+    assert lms.record(api.user_id, course)["lectureProgress"][0]["isCompleted"] is True
+
+
+@BOTH
+def test_an_admin_outside_the_course_is_let_in_by_the_user_read_with_it(client, lms):
+    """Not enrolled, but an admin: the role from the same question decides; a student is refused."""
+    course, lectures = lms.course(1)
+    admin = Api(client, lms.user(role="admin", name="Root Admin"))
+    outsider = Api(client, lms.user(enrolled=False))
+    written = admin.patch(course, lectures[0], {"isCompleted": True})
+    assert written.status_code == 200 and written.json["data"]["user"]["name"] == "Root Admin"
+    assert admin.get(course).json["data"]["completionPercentage"] == 100
+    assert outsider.get(course).json == NOT_ENROLLED
+    assert outsider.patch(course, lectures[0], {"isCompleted": True}).json == NOT_ENROLLED
+    assert lms.record(outsider.user_id, course) is None
+
+
+@BOTH
+def test_a_token_whose_user_is_gone_is_still_served(api, lms):
+    """The users document removed after sign-in: enrolled, so served, with a user of nulls."""
+    course, lectures = lms.course(1)
+    lms.db.users.delete_one({"_id": api.user_id})
+    answer = api.patch(course, lectures[0], {"isCompleted": True})
+    assert answer.status_code == 200
+    assert answer.json["data"]["user"] == {"_id": str(api.user_id), "name": None, "email": None, "avatar": None}
+    assert api.get(course).json["data"] == answer.json["data"]
+    assert lms.record(api.user_id, course)["completionPercentage"] == 100
+
+
+class RenamingCatalog(MongoCatalog):
+    """A host's MongoCatalog that changes course() and user() (docs/mounting.md allows it)."""
+
+    def course(self, course_id, user_id=None):
+        found = super().course(course_id, user_id)
+        return None if found is None else replace(found, title="Renamed by the host")
+
+    def user(self, user_id):
+        found = super().user(user_id)
+        return None if found is None else replace(found, name="Known to the host")
+
+
+@BOTH
+def test_a_catalog_subclass_that_changes_course_or_user_is_asked_through_them(app, api, lms):
+    """The joined questions would go around the subclass: its own methods answer instead."""
+    mount = mount_of(app)
+    mount.catalog = RenamingCatalog(mount.database)
+    course, lectures = lms.course(2, durations=[100, 100])
+    data = api.patch(course, lectures[0], {"isCompleted": True}).json["data"]
+    assert data["course"]["title"] == "Renamed by the host" and data["user"]["name"] == "Known to the host"
+    assert api.get(course).json["data"] == data
+    # The position update's question too: the subclass's course answers whether it is open.
+    assert api.patch(course, lectures[1], {"watchTime": 95}, headers=MINIMAL).status_code == 204
+    assert lms.record(api.user_id, course)["lectureProgress"][1]["isCompleted"] is True
