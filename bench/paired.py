@@ -1,6 +1,7 @@
 """In process: our heartbeat against the reference's full PATCH-200, request by request.
 
     .venv/bin/python -m bench.paired [--requests 600] [--variants log,hooks,jwt] [--parts] [--idle 0.006]
+    .venv/bin/python -m bench.paired --scenario 10 [--variants unjoined,log,hooks,jwt]
     .venv/bin/python -m bench.paired --profile 1000
 
 Starts a SecantusDB of its own (bench.run's, stopped on exit) and seeds make bench's
@@ -16,9 +17,16 @@ position-only PATCH with `Prefer: return=minimal`), and for each variant our hea
 one part switched off, to see what that part costs here:
 - `log`: no request log line; `hooks`: none of the app's before/after-request hooks;
 - `jwt`: a single PyJWT decode in place of flask-jwt-extended (what the reference does).
+- `unjoined`: the course and the caller's user asked in two commands (course(), then user()
+  for the answer) instead of MongoCatalog.course_and_caller's one.
 These switches exist only in this script. `--parts` adds `ours_hb_parts`, which times the
 main parts of our heartbeat (printed per request). `--profile N` measures nothing: it counts
 the function calls of N heartbeats of ours, by package.
+
+`--scenario 10` compares instead make bench's get-10 and patch-10: a 10-lecture course with
+the same 1,000 enrolled students and records, and the kinds `ref_get`, `ours_get`,
+`ref_patch`, `ours_patch` (each of ours over the reference's of the same method), with the
+variants applied to both of ours.
 
 Why request by request: a worker that waits for the database resumes on colder caches and
 pays more CPU for the same work (here, fixed Python work after a 6 ms sleep took about twice
@@ -52,16 +60,17 @@ SECRET = "paired-" + "x" * 40
 OTHER_LECTURES = 1150  # so that `lectures` holds about as many as make bench's (1,346)
 
 
-def seed(db, rng):
-    """make bench's 200-lecture course, its 1,000 enrolled students and their records (bench.dataset);
-    returns (the Dataset, the course)."""
+def seed(db, rng, lectures=dataset.BIG_LECTURES):
+    """make bench's course of `lectures` lectures (200: the heartbeat's), its 1,000 enrolled
+    students and their records (bench.dataset); returns (the Dataset, the course)."""
     db.courseprogresses.create_index([("user", 1), ("course", 1)], unique=True)
     data = dataset.Dataset(secret=SECRET)
     instructor = dataset.new_user(db, "Ada Instructor", "instructor")
     data.users = dataset.insert_students(db, dataset.BASE_USERS)
-    course = dataset.insert_course(db, "The long course", dataset.BIG_LECTURES, instructor, enrolled=data.users)
+    course = dataset.insert_course(db, f"A course of {lectures}", lectures, instructor, enrolled=data.users)
     dataset.insert_course(db, "Other lectures", OTHER_LECTURES, instructor)
-    dataset.insert_records(db, data, [(user, course) for user in range(dataset.BASE_USERS)], rng, "200-lecture")
+    dataset.insert_records(db, data, [(user, course) for user in range(dataset.BASE_USERS)], rng,
+                           f"{lectures}-lecture")
     return data, course
 
 
@@ -90,8 +99,8 @@ class Silent:
 
 
 def switches(ours, spent):
-    """set(variant): our app as it is (''), with one part switched off ('log', 'hooks', 'jwt'),
-    or with its main parts timed into `spent` (thread CPU ns; 'parts')."""
+    """set(variant): our app as it is (''), with one part switched off ('log', 'hooks', 'jwt',
+    'unjoined'), or with its main parts timed into `spent` (thread CPU ns; 'parts')."""
     from progress_service.progress import auth, catalog, routes, store
     from progress_service.standalone import logs
 
@@ -118,11 +127,17 @@ def switches(ours, spent):
                   for funcs in (ours.before_request_funcs, ours.after_request_funcs)]
     timed_hooks = {id(f): timed(f.__name__, f) for _, saved in hook_lists for value in saved.values() for f in value}
 
+    joined = catalog.MongoCatalog.course_and_caller
+
+    def unjoined(self, course_id, user_id):
+        return self.course(course_id, user_id), None  # the user read later, for the answer
+
     def set_variant(variant):
         for target, function in plain.items():
             setattr(*target, timed_parts[target] if variant == "parts" else function)
         if variant == "jwt":
             auth.current_user_id = single_decode
+        catalog.MongoCatalog.course_and_caller = unjoined if variant == "unjoined" else joined
         logs.request_log.disabled = variant == "log"
         for funcs, saved in hook_lists:
             funcs.clear()
@@ -134,6 +149,9 @@ def switches(ours, spent):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", choices=("heartbeat", "10"), default="heartbeat",
+                        help="our heartbeat against the reference's PATCH at 200 lectures, or "
+                             "GET and PATCH of both at 10 lectures")
     parser.add_argument("--requests", type=int, default=600, help="requests of each kind")
     parser.add_argument("--variants", default="log,hooks,jwt", help="parts to switch off, one kind each")
     parser.add_argument("--parts", action="store_true", help="time the parts of our heartbeat")
@@ -142,6 +160,8 @@ def main():
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="instead: count function calls per heartbeat of ours over N heartbeats")
     args = parser.parse_args()
+    if args.parts and args.scenario != "heartbeat":
+        parser.error("--parts times the heartbeat's parts only")
     # Before bench.run, which imports the reference app: it reads its secret on import.
     os.environ["JWT_SECRET_KEY"] = SECRET
     from bench.run import Database
@@ -149,16 +169,22 @@ def main():
         uri = Database(group, Path(home), lambda line: print(line, file=sys.stderr)).uri
         os.environ["MONGODB_URI"] = uri
         rng = random.Random(1)
-        data, course = seed(pymongo.MongoClient(uri, tz_aware=True).get_default_database(), rng)
-        # The requests of make bench's heartbeat-200 and patch-200 scenarios.
-        heartbeats = requests(dataset.heartbeat_list(data, course, rng))
-        patches = requests(dataset.base_lists(data, lambda user: course, rng)[1])
+        lectures = dataset.BIG_LECTURES if args.scenario == "heartbeat" else dataset.SMALL_LECTURES
+        data, course = seed(pymongo.MongoClient(uri, tz_aware=True).get_default_database(), rng, lectures)
+        # The requests of make bench's heartbeat-200 and patch-200 scenarios (get-10, patch-10).
+        gets, patches = (requests(lines) for lines in dataset.base_lists(data, lambda user: course, rng))
         from bench.reference_app import app as reference  # reads the environment on import
         from progress_service import create_app
-        if args.profile:
-            profile(create_app(), heartbeats, rng, args.profile)
+        ours = create_app()
+        if args.scenario == "heartbeat":
+            heartbeats = requests(dataset.heartbeat_list(data, course, rng))
+            if args.profile:
+                return profile(ours, heartbeats, rng, args.profile)
+            kinds = {"ref_patch": (reference, patches, None), "ours_hb": (ours, heartbeats, "")}
         else:
-            report(measure(create_app(), reference, heartbeats, patches, rng, args))
+            kinds = {"ref_get": (reference, gets, None), "ours_get": (ours, gets, ""),
+                     "ref_patch": (reference, patches, None), "ours_patch": (ours, patches, "")}
+        report(measure(ours, kinds, rng, args))
 
 
 def wsgi_environ(request):
@@ -218,8 +244,9 @@ def package_of(filename):
     return "stdlib"
 
 
-def measure(ours, reference, heartbeats, patches, rng, args):
-    """{kind: [thread CPU ns per request]} and the parts' totals."""
+def measure(ours, kinds, rng, args):
+    """{kind: [thread CPU ns per request]} and the parts' totals, for `kinds` ({name: (app,
+    requests, variant of ours or None)}) and each of ours once more per variant."""
     statuses = Counter()
 
     def call(app, requests):
@@ -232,10 +259,12 @@ def measure(ours, reference, heartbeats, patches, rng, args):
 
     spent = Counter()
     set_variant = switches(ours, spent)
-    kinds = {"ref_patch": (reference, patches, None), "ours_hb": (ours, heartbeats, "")}
-    kinds.update({f"ours_hb_no_{v}": (ours, heartbeats, v) for v in filter(None, args.variants.split(","))})
-    if args.parts:
-        kinds["ours_hb_parts"] = (ours, heartbeats, "parts")
+    kinds = dict(kinds)
+    for name, (app, sent, variant) in list(kinds.items()):
+        if variant == "":
+            kinds.update({f"{name}_no_{v}": (app, sent, v) for v in filter(None, args.variants.split(","))})
+            if args.parts:
+                kinds[f"{name}_parts"] = (app, sent, "parts")
     times = {kind: [] for kind in kinds}
     order = list(kinds)
     with redirect_stdout(Silent()):
@@ -258,13 +287,14 @@ def report(found):
     if wrong:
         raise SystemExit(f"answers other than 200 and 204: {wrong}; the figures would mean nothing")
     times = found["times"]
-    reference = times["ref_patch"]
-    half = len(reference) // 2
     print(f"statuses {found['statuses']}")
     for kind, values in times.items():
+        base = "ref_get" if "_get" in kind else "ref_patch"  # each of ours over the reference's of its method
+        reference = times[base]
+        half = len(reference) // 2
         ratio = statistics.mean(values) / statistics.mean(reference)
         halves = [statistics.mean(values[s]) / statistics.mean(reference[s]) for s in (slice(0, half), slice(half, None))]
-        print(f"{kind:20} {statistics.mean(values) / 1000:7.1f} us/request  over ref_patch {ratio:.3f}"
+        print(f"{kind:24} {statistics.mean(values) / 1000:7.1f} us/request  over {base} {ratio:.3f}"
               f"  (halves {halves[0]:.3f}, {halves[1]:.3f})")
     if found["parts_requests"]:
         print("parts of ours_hb_parts, us per request:")
