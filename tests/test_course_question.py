@@ -13,13 +13,19 @@ from .test_watching import MINIMAL, Commands
 NOT_ENROLLED = {"status": "fail", "message": "Not enrolled in this course"}
 
 
-def listened(app, lms):
-    """A listener of every command the app sends from now on."""
+def listened_course(app, api, lms):
+    """(listener, course, lectures): a course of two lectures without a record yet, and a
+    listener of every command the app sends after the course's first GET (which also checks
+    the indexes)."""
     listener = Commands()
     monitoring.register(listener)
     mount_of(app).database.close()  # the app's next client is made with the listener
     lms.db = mount_of(app).database.db()
-    return listener
+    course, lectures = lms.course(2)
+    assert api.get(course).status_code == 404, "no record yet"
+    listener.seen.clear()
+    listener.replies.clear()
+    return listener, course, lectures
 
 
 def sent(listener):
@@ -30,11 +36,7 @@ def sent(listener):
 @WIRE
 def test_a_get_and_a_full_write_ask_for_the_course_and_the_caller_together(app, api, lms):
     """GET: 2 commands (was 3), PATCH, complete and reset: 3 (was 4); the answer's user is the caller."""
-    listener = listened(app, lms)
-    course, lectures = lms.course(2)
-    assert api.get(course).status_code == 404, "no record yet (and the indexes are checked)"
-    listener.seen.clear()
-    listener.replies.clear()
+    listener, course, lectures = listened_course(app, api, lms)
     patched = api.patch(course, lectures[0], {"isCompleted": True})
     assert patched.status_code == 200
     assert sent(listener) == [("aggregate", "courses"), ("find", "courseprogresses"), ("insert", "courseprogresses")]
@@ -55,10 +57,7 @@ def test_a_get_and_a_full_write_ask_for_the_course_and_the_caller_together(app, 
 @WIRE
 def test_a_minimal_full_write_does_not_ask_for_the_user(app, api, lms):
     """Prefer: return=minimal shows no user: the course is asked alone, as before."""
-    listener = listened(app, lms)
-    course, lectures = lms.course(2)
-    assert api.get(course).status_code == 404, "no record yet (and the indexes are checked)"
-    listener.seen.clear()
+    listener, course, lectures = listened_course(app, api, lms)
     assert api.patch(course, lectures[0], {"isCompleted": True}, headers=MINIMAL).status_code == 204
     assert sent(listener) == [("find", "courses"), ("find", "courseprogresses"), ("insert", "courseprogresses")]
     assert lms.record(api.user_id, course)["lectureProgress"][0]["isCompleted"] is True
