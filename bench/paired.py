@@ -127,17 +127,13 @@ def switches(ours, spent):
                   for funcs in (ours.before_request_funcs, ours.after_request_funcs)]
     timed_hooks = {id(f): timed(f.__name__, f) for _, saved in hook_lists for value in saved.values() for f in value}
 
-    joined = catalog.MongoCatalog.course_and_caller
-
-    def unjoined(self, course_id, user_id):
-        return self.course(course_id, user_id), None  # the user read later, for the answer
-
     def set_variant(variant):
         for target, function in plain.items():
             setattr(*target, timed_parts[target] if variant == "parts" else function)
         if variant == "jwt":
             auth.current_user_id = single_decode
-        catalog.MongoCatalog.course_and_caller = unjoined if variant == "unjoined" else joined
+        # What a subclass of MongoCatalog gets: the course, then the user for the answer.
+        catalog.MongoCatalog.joins_caller = variant != "unjoined"
         logs.request_log.disabled = variant == "log"
         for funcs, saved in hook_lists:
             funcs.clear()

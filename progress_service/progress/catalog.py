@@ -98,6 +98,17 @@ def enrollment_projection(user_id):
 class MongoCatalog:
     """The default catalog: the original LMS's `courses`, `lectures` and `users`."""
 
+    # Whether course_and_caller and lecture_place may ask one joined question. They would go
+    # around a subclass's own course(), user() or lecture_durations(), so a subclass that
+    # changes one of those is asked through them (decided once, when the class is defined).
+    joins_caller = True
+    joins_lecture = True
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.joins_caller = not _replaces(cls, "course", "user")
+        cls.joins_lecture = not _replaces(cls, "course", "lecture_durations")
+
     def __init__(self, database=None):
         """`database`: the mount's Database (Progress binds it when the host leaves it out)."""
         self.database = database
@@ -124,10 +135,10 @@ class MongoCatalog:
         """(the course with its enrollment answer, the caller's user or None), or (None, None).
 
         One command where course() and user() take two: an answer that shows the caller's
-        user (a GET, a full write) asks for it with the course. A subclass that changes
-        course() or user() is asked through them (the user then when it is needed).
+        user (a GET, a full write) asks for it with the course. Without the join (see
+        `joins_caller`) the user is read when it is needed.
         """
-        if self._changes("course", "user"):
+        if not self.joins_caller:
             return self.course(course_id, user_id), None
         raw = self._course_joined(course_id, enrollment_projection(user_id), "users", user_id, "caller",
                                   ("_id", *USER_FIELDS))
@@ -140,10 +151,10 @@ class MongoCatalog:
         """The course's enrollment answer, whether the lecture is in it and its duration, or None.
 
         One command, and no list in the reply: the cheapest question a video player's
-        position update can ask (the course's lecture list may be 1,000 ids long). A subclass
-        that changes course() or lecture_durations() is asked through them.
+        position update can ask (the course's lecture list may be 1,000 ids long). Without
+        the join (see `joins_lecture`), two: course() and lecture_durations().
         """
-        if self._changes("course", "lecture_durations"):
+        if not self.joins_lecture:
             return _place_from(self, course_id, user_id, lecture_id)
         projection = enrollment_projection(user_id)
         del projection["lectures"], projection["title"], projection["thumbnail"]
@@ -153,11 +164,6 @@ class MongoCatalog:
             return None
         lecture = raw.get("lecture") or [{}]
         return LecturePlace(_course_info(raw), bool(raw.get("inCourse")), lecture[0].get("duration"))
-
-    def _changes(self, *names):
-        """Whether a subclass replaced any of these methods (then the joined queries, which
-        would go around them, are not used)."""
-        return any(getattr(type(self), name) is not getattr(MongoCatalog, name) for name in names)
 
     def _course_joined(self, course_id, projection, collection, other_id, name, fields):
         """The course's `projection`, with the document `other_id` of `collection` (only its
@@ -267,6 +273,11 @@ class HostCatalog:
     def lecture_place(self, course_id, user_id, lecture_id):
         """From the host's course and durations (a host has no cheaper way to ask)."""
         return _place_from(self, course_id, user_id, lecture_id)
+
+
+def _replaces(cls, *names):
+    """Whether the MongoCatalog subclass `cls` defines any of these methods anew."""
+    return any(getattr(cls, name) is not getattr(MongoCatalog, name) for name in names)
 
 
 def _place_from(catalog, course_id, user_id, lecture_id):
