@@ -1,6 +1,6 @@
 """In process: our heartbeat against the reference's full PATCH-200, request by request.
 
-    .venv/bin/python -m bench.paired [--requests 600] [--variants log,hooks,jwt] [--parts] [--idle 0.006]
+    .venv/bin/python -m bench.paired [--requests 600] [--variants log,logging,hooks,jwt] [--parts] [--idle 0.006]
     .venv/bin/python -m bench.paired --scenario 10 [--variants unjoined,log,hooks,jwt]
     .venv/bin/python -m bench.paired --profile 1000
 
@@ -16,6 +16,8 @@ Kinds: `ref_patch` (the reference's PATCH `{"isCompleted"}`, full answer), `ours
 position-only PATCH with `Prefer: return=minimal`), and for each variant our heartbeat with
 one part switched off, to see what that part costs here:
 - `log`: no request log line; `hooks`: none of the app's before/after-request hooks;
+- `logging`: the same log line and header, written with one json.dumps and one write to
+  stdout instead of through the logging module (what its record and handlers cost);
 - `jwt`: a single PyJWT decode in place of flask-jwt-extended (what the reference does).
 - `unjoined`: the course and the caller's user asked in two commands (course(), then user()
   for the answer) instead of MongoCatalog.course_and_caller's one.
@@ -38,6 +40,7 @@ over the reference's PATCH: 0.57 back to back, 0.60 with it; `make bench` gave 0
 import argparse
 import cProfile
 import io
+import json
 import logging
 import os
 import pstats
@@ -99,8 +102,8 @@ class Silent:
 
 
 def switches(ours, spent):
-    """set(variant): our app as it is (''), with one part switched off ('log', 'hooks', 'jwt',
-    'unjoined'), or with its main parts timed into `spent` (thread CPU ns; 'parts')."""
+    """set(variant): our app as it is (''), with one part switched off ('log', 'logging', 'hooks',
+    'jwt', 'unjoined'), or with its main parts timed into `spent` (thread CPU ns; 'parts')."""
     from progress_service.progress import auth, catalog, routes, store
     from progress_service.standalone import logs
 
@@ -119,6 +122,18 @@ def switches(ours, spent):
         token = request.headers["Authorization"].split(" ", 1)[1]
         return ObjectId(jwt.decode(token, SECRET, algorithms=["HS256"])[identity_claim])
 
+    def direct_line(response):
+        from flask import g, request
+        user = g.get("progress_user_id")
+        fields = {"requestId": g.request_id, "method": request.method, "path": request.path,
+                  "status": response.status_code, "userId": str(user) if user is not None else None,
+                  "durationMs": round((time.perf_counter() - g.request_started) * 1000, 1)}
+        response.headers[logs.REQUEST_ID_HEADER] = g.request_id
+        sys.stdout.write(json.dumps({"time": logs._utc_time(time.time()), "level": "info",
+                                     "logger": logs.request_log.name, "pid": os.getpid(),
+                                     "message": "request", **fields}, ensure_ascii=False) + "\n")
+        return response
+
     targets = [(auth, "current_user_id"), (catalog.MongoCatalog, "lecture_place"), (store, "record_position"),
                (routes, "load"), (routes, "json_body"), (routes, "answer")]
     plain = {(owner, name): getattr(owner, name) for owner, name in targets}
@@ -126,6 +141,11 @@ def switches(ours, spent):
     hook_lists = [(funcs, {key: list(value) for key, value in funcs.items()})
                   for funcs in (ours.before_request_funcs, ours.after_request_funcs)]
     timed_hooks = {id(f): timed(f.__name__, f) for _, saved in hook_lists for value in saved.values() for f in value}
+
+    def pick(hook, variant):
+        if variant == "parts":
+            return timed_hooks[id(hook)]
+        return direct_line if variant == "logging" and hook is logs.finish_request else hook
 
     def set_variant(variant):
         for target, function in plain.items():
@@ -138,8 +158,7 @@ def switches(ours, spent):
         for funcs, saved in hook_lists:
             funcs.clear()
             if variant != "hooks":
-                funcs.update({key: [timed_hooks[id(f)] if variant == "parts" else f for f in value]
-                              for key, value in saved.items()})
+                funcs.update({key: [pick(f, variant) for f in value] for key, value in saved.items()})
     return set_variant
 
 
