@@ -72,18 +72,16 @@ def open_course(mount, user_id, course_id, with_caller=False):
         course, caller = mount.catalog.course(course_id, user_id), None
     if course is None:
         raise NotFound(COURSE_NOT_FOUND)
+    return course, require_enrolled(mount, course, user_id, caller)
+
+
+def require_enrolled(mount, course, user_id, caller=None):
+    """The caller's user when it was given or their role had to be read (else None); 403 when
+    they may not use the course."""
+    if may_read(mount, course, user_id, caller):
+        return caller
     if caller is None:
-        return course, require_enrolled(mount, course, user_id)
-    if not may_read(mount, course, user_id, caller):
-        raise Forbidden(NOT_ENROLLED)
-    return course, caller
-
-
-def require_enrolled(mount, course, user_id):
-    """The caller's user when their role had to be read (else None); 403 when they may not."""
-    if may_read(mount, course, user_id):
-        return None
-    caller = mount.catalog.user(user_id)
+        caller = mount.catalog.user(user_id)
     if not may_read(mount, course, user_id, caller):
         raise Forbidden(NOT_ENROLLED)
     return caller
