@@ -59,7 +59,7 @@ clean:
 RALPH_VENV  := .venv-ralph
 RALPH_STAMP := $(RALPH_VENV)/.installed-$(shell cksum < requirements-ralph.txt | cut -d' ' -f1)
 
-.PHONY: ralph clean-ralph
+.PHONY: ralph clean-ralph system-deps
 
 $(RALPH_STAMP): requirements-ralph.txt
 	test -x $(RALPH_VENV)/bin/python || $(PYTHON) -m venv $(RALPH_VENV)
@@ -69,7 +69,12 @@ $(RALPH_STAMP): requirements-ralph.txt
 
 ralph: $(RALPH_STAMP)
 
-test test-lowest: ralph
+test test-lowest: ralph system-deps
+
+# Debian's chromium, ffmpeg and prometheus, which the tests drive for real (installed only
+# when missing; nothing is started).
+system-deps:
+	./scripts/system_deps.sh
 
 clean: clean-ralph
 
