@@ -243,6 +243,7 @@ def test_summary_counts_over_current_lectures_in_course_order(client, lms, class
     added = lms.course(1)[1][0]
     lms.set_lectures(course, [second, first, added])
     data = get(client, classroom["teacher"], f"/{course}/summary").json["data"]
+    assert data.pop("asOf") >= iso_time(utc_ms(seconds=-5))
     # Records: {first} -> 1 of 3 = 33; {first, second} -> 2 of 3 = 67.
     assert data == {"students": 2, "completed": 0, "averagePercentage": 50.0, "lectures": [
         {"lecture": str(second), "title": "Lecture 2", "completed": 1},
@@ -259,12 +260,14 @@ def test_summary_of_a_course_without_records_or_lectures(client, lms):
     teacher = lms.user(role="instructor")
     course, lectures = lms.course(2, instructor=teacher)
     data = get(client, teacher, f"/{course}/summary").json["data"]
+    assert data.pop("asOf")
     assert data == {"students": 0, "completed": 0, "averagePercentage": 0.0, "lectures": [
         {"lecture": str(lecture), "title": f"Lecture {n + 1}", "completed": 0} for n, lecture in enumerate(lectures)]}
     lms.db.courseprogresses.insert_one(raw_record(ObjectId(), course, {lectures[0]: True}, utc_ms(),
                                                   isCompleted=True, completionPercentage=100))
     lms.set_lectures(course, [])
     data = get(client, teacher, f"/{course}/summary").json["data"]
+    assert data.pop("asOf")
     assert data == {"students": 1, "completed": 0, "averagePercentage": 0.0, "lectures": []}
 
 

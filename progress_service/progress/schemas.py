@@ -267,5 +267,6 @@ class SummaryOutSchema(Schema):
     completed = fields.Integer()
     average_percentage = fields.Float(data_key="averagePercentage")
     lectures = fields.List(fields.Nested(SummaryLectureOutSchema))
+    as_of = IsoTime(data_key="asOf")
 
 
