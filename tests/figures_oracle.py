@@ -60,6 +60,12 @@ def shown(data):
             "lectures": [{"lecture": row["lecture"], "completed": row["completed"]} for row in data["lectures"]]}
 
 
+def figures_key(db, course_id):
+    """The key of the course's figures: it changes only when they are built anew."""
+    document = db[kept_figures.COLLECTION].find_one({"_id": kept_figures.course_key(course_id)}, {"key": 1})
+    return document and document["key"]
+
+
 def check_invariant(db, course_id):
     """Assert the invariant of figures.py for a course at rest, and that each record's document
     holds its record's state: counts = sum of the documents with the course's key, and those

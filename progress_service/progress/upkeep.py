@@ -18,8 +18,10 @@ until which it is held, and who holds it).
   began (less LATE_WRITE_SECONDS, for a write's own time and clock skew) are reconciled.
   A sweep or a finished build sets `asOf` to its start: the figures are exact as of then,
   and include every write the service made since.
-- Every COUNT_EVERY sweeps' worth of time the records are counted: a difference from
-  `students` means records were deleted by someone else, and the figures are rebuilt.
+- Every COUNT_EVERY refresh intervals the records and the record documents are counted: a
+  difference from `students` means records (or record documents) were deleted by someone
+  else, and the figures are rebuilt. The checks of tally.problem catch a lost or
+  inconsistent course document on every read.
 """
 import logging
 import time
@@ -306,37 +308,41 @@ def sweep_records(mount, course_id, document, since):
 
 
 def _swept(mount, course_id, document):
-    """The ready document, swept first when its last sweep is older than the refresh interval."""
-    interval = mount.settings.summary_refresh
+    """The ready document, swept first when its last sweep is older than the refresh interval
+    (and its counts checked when the last check is COUNT_EVERY intervals old)."""
+    interval = timedelta(seconds=mount.settings.summary_refresh)
     now = now_ms()
     swept = as_utc(document.get("swept")) or now
-    if now - swept < timedelta(seconds=interval):
+    if now - swept < interval:
         return document
     kept = mount.figures
     token = _claim(kept, document)
     if token is None:
         return document  # another process is sweeping: these figures are as of their asOf
     mine = {"_id": document["_id"], "key": document["key"], "claimedBy": token}
-    if now - as_utc(document.get("countedAt") or now) >= timedelta(seconds=interval * COUNT_EVERY):
-        kept.collection().update_one(mine, {"$set": {"countedAt": now}})
-        if _records_deleted(mount, course_id):
-            _release(kept, mine)
-            log.warning("records of course %s were deleted elsewhere: its figures are rebuilt", course_id)
-            return _rebuilt(mount, course_id, document)
     started = sweep_records(mount, course_id, document, swept)
-    done = kept.collection().find_one_and_update(
-        mine, {"$set": {"asOf": started, "swept": started, "claim": None, "claimedBy": None}}, return_document=True)
-    return done or figures.read_course(kept, course_id)
+    done = {"asOf": started, "swept": started, "claim": None, "claimedBy": None}
+    if now - as_utc(document.get("countedAt") or now) >= interval * COUNT_EVERY:
+        done["countedAt"] = now
+        if _counts_disagree(mount, course_id, document["key"]):
+            _release(kept, mine)
+            log.warning("the figures of course %s no longer count its records (records or figures deleted "
+                        "elsewhere): they are rebuilt", course_id)
+            return _rebuilt(mount, course_id, document)
+    return kept.collection().find_one_and_update(mine, {"$set": done}, return_document=True) or \
+        figures.read_course(kept, course_id)
 
 
-def _records_deleted(mount, course_id):
-    """Whether the course has fewer records than its figures count (counted twice around the
-    figures, so that a record created meanwhile is not taken for a deletion)."""
+def _counts_disagree(mount, course_id, key):
+    """Whether the course's records, its figures' `students` and its record documents differ in
+    number (records counted before and after, so that one created meanwhile is not taken for
+    a difference). A record document with `owed` does not count as a student yet."""
     records = mount.database.records()
     before = records.count_documents({"course": course_id})
     counted = (figures.read_course(mount.figures, course_id) or {}).get("students")
+    documents = mount.figures.collection().count_documents({"k": key, "owed": None})
     after = records.count_documents({"course": course_id})
-    return before == after and counted is not None and counted > after
+    return before == after and (counted != after or documents != after)
 
 
 def _rebuilt(mount, course_id, document):
