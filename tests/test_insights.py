@@ -11,7 +11,7 @@ import pytest
 from bson import ObjectId
 
 from progress_service.progress import insights, mount_of
-from progress_service.progress.database import DASHBOARD, STUDENTS
+from progress_service.progress.database import DASHBOARD
 from progress_service.progress.schemas import iso_time
 
 from .support import BOTH, PREFIX, WIRE, Api, make_token, utc_ms
@@ -181,13 +181,10 @@ def test_dashboard_query_is_served_by_its_index(app, api, lms):
     assert api.get(mine[0]).status_code == 200  # a request creates the indexes
     mount = mount_of(app)
     dashboard = insights.dashboard_query(api.user_id, mine)
-    for cursor, index, examined in (
-            (insights._page_of(mount, dashboard, insights.DASHBOARD_SORT, DASHBOARD, 2, 5), DASHBOARD.name, 12),
-            (insights._page_of(mount, {"course": mine[1]}, insights.STUDENTS_SORT, STUDENTS, 1, 20), STUDENTS.name, 1)):
-        explained = cursor.explain()
-        plan = json.dumps(explained["queryPlanner"]["winningPlan"], default=str)
-        assert '"IXSCAN"' in plan and f'"indexName": "{index}"' in plan and '"COLLSCAN"' not in plan
-        assert explained["executionStats"]["totalKeysExamined"] == examined
+    explained = insights._page_of(mount, dashboard, insights.DASHBOARD_SORT, DASHBOARD, 2, 5).explain()
+    plan = json.dumps(explained["queryPlanner"]["winningPlan"], default=str)
+    assert '"IXSCAN"' in plan and f'"indexName": "{DASHBOARD.name}"' in plan and '"COLLSCAN"' not in plan
+    assert explained["executionStats"]["totalKeysExamined"] == 12
 
 
 # --- the instructor views: who may see them -----------------------------------------------

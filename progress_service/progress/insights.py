@@ -9,16 +9,14 @@ from dataclasses import dataclass
 
 from . import tally, upkeep
 from .catalog import CourseInfo
-from .database import DASHBOARD, STUDENTS
+from .database import DASHBOARD
 from .exceptions import Forbidden, NotFound
 from .present import iso_time, present
 from .service import ADMIN, COURSE_NOT_FOUND, may_read, ready
 
 NOT_ALLOWED = "Only the course's instructor or an admin can see its progress"
 DASHBOARD_SORT = [("lastAccessed", -1), ("_id", -1)]
-STUDENTS_SORT = [("createdAt", 1), ("_id", 1)]
 DASHBOARD_KEYS = ("course", "completionPercentage", "isCompleted", "completedAt", "lastAccessed", "resume")
-STUDENT_KEYS = ("completionPercentage", "isCompleted", "completedAt", "lastAccessed")
 
 
 @dataclass
@@ -119,23 +117,6 @@ def require_instructor(mount, user_id, course_id):
     if caller is None or caller.role != ADMIN:
         raise Forbidden(NOT_ALLOWED)
     return course
-
-
-def students(mount, user_id, course_id, page, limit):
-    """The course's records with their users, for its instructor or an admin."""
-    course = require_instructor(mount, user_id, course_id)
-    query = {"course": course.id}
-    raws = list(_page_of(mount, query, STUDENTS_SORT, STUDENTS, page, limit))
-    total = mount.database.records().count_documents(query)
-    users = mount.catalog.users({raw["user"] for raw in raws})
-    items = []
-    for raw in raws:
-        shown = present(raw, course, None, raw["user"])
-        user = users.get(raw["user"])
-        items.append({"user": {"_id": str(raw["user"]), "name": getattr(user, "name", None),
-                               "email": getattr(user, "email", None)},
-                      **{key: shown[key] for key in STUDENT_KEYS}})
-    return Page(items, page, limit, total)
 
 
 def mean_one_decimal(total, count):
