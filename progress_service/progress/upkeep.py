@@ -205,12 +205,12 @@ def _records_after(records, course_id, cursor):
                             figures.RECORD_FIELDS).sort(BUILD_ORDER).batch_size(BATCH)
 
 
-def _batches(iterable):
-    """Lists of up to BATCH items."""
+def batches(iterable, size=BATCH):
+    """Lists of up to `size` items."""
     batch = []
     for item in iterable:
         batch.append(item)
-        if len(batch) == BATCH:
+        if len(batch) == size:
             yield batch
             batch = []
     if batch:
@@ -223,7 +223,7 @@ def build(mount, course_id, document, token, deadline=None):
     kept, key, lectures = mount.figures, document["key"], tuple(document["lectures"])
     mine = {"_id": figures.course_key(course_id), "key": key, "claimedBy": token}
     records = mount.database.records_for_write()
-    for batch in _batches(_records_after(records, course_id, document.get("cursor"))):
+    for batch in batches(_records_after(records, course_id, document.get("cursor"))):
         known = {doc["_id"]: doc for doc in kept.collection().find({"_id": {"$in": [raw["_id"] for raw in batch]}})}
         # Only documents not counted under this key yet: one already counted was counted by a
         # write that read its record after this batch was read.
@@ -292,7 +292,7 @@ def sweep_records(mount, course_id, document, since):
     started = now_ms()
     records = mount.database.records_for_write()
     window = {"course": course_id, "updatedAt": {"$gte": since - timedelta(seconds=LATE_WRITE_SECONDS)}}
-    for batch in _batches(records.find(window, figures.RECORD_FIELDS).batch_size(BATCH)):
+    for batch in batches(records.find(window, figures.RECORD_FIELDS).batch_size(BATCH)):
         known = {doc["_id"]: doc for doc in kept.collection().find({"_id": {"$in": [raw["_id"] for raw in batch]}})}
         stale = [raw["_id"] for raw in batch
                  if figures.change_for(key, lectures, known.get(raw["_id"]), raw) is not None]
