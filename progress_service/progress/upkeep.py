@@ -370,3 +370,23 @@ def rebuild(mount, course):
             continue
         document = build(mount, course.id, document, token)
     return document
+
+
+def rebuild_summaries(mount, course_id=None):
+    """Rebuild one course's figures, or those of every course with records or figures; yields
+    one report per course ({"course", "students", "seconds"} or {"course", "skipped"})."""
+    if course_id is not None:
+        course_ids = [course_id]
+    else:
+        kept_ids = [document["_id"]["course"] for document in
+                    mount.figures.collection().find({"_id.course": {"$exists": True}}, {"_id": 1})]
+        course_ids = list(dict.fromkeys([*mount.database.records().distinct("course"), *kept_ids]))
+    for each in course_ids:
+        course = mount.catalog.course(each)
+        if course is None:
+            yield {"course": str(each), "skipped": "no such course in the catalog"}
+            continue
+        started = time.monotonic()
+        document = rebuild(mount, course)
+        yield {"course": str(each), "students": document["students"],
+               "seconds": round(time.monotonic() - started, 3)}
