@@ -5,7 +5,7 @@ from them (MongoDB's "computed pattern", Open edX's completion aggregator). Both
 document live in one collection, `courseprogressfigures`, so that the write path changes them
 with ONE `update` command (an ordered bulk of two statements):
 
-- the course's document, `_id: {"course": <id>}`: `key` (the key of this build of the figures),
+- the course's document, `_id: "course:<type>:<id>"`, `course`: `key` (the key of this build of the figures),
   `lectures` (the list they were computed over) and its digest `h`, and the counts of
   tally.py (`students`, `hist`, `per`); upkeep.py adds the bookkeeping of builds and sweeps.
 - a record's document, `_id: <record id>`: `k`, the record's contribution `bits` (tally.py)
@@ -72,8 +72,10 @@ RECORD_FIELDS = {"user": 1, "course": 1, "__v": 1, "updatedAt": 1, "createdAt": 
 
 
 def course_key(course_id):
-    """The `_id` of a course's figures document."""
-    return {"course": course_id}
+    """The `_id` of a course's figures document: a string, so that it can never be a record's
+    id (a document as `_id` would do too, but the embedded test server scans the collection
+    to find one)."""
+    return f"course:{type(course_id).__name__}:{course_id}"
 
 
 def sortable_time(value):

@@ -151,7 +151,7 @@ def _claim(kept, document):
         return None  # abandoned: the build starts over instead
     token = uuid.uuid4().hex
     taken = kept.collection().update_one(
-        {"_id": figures.course_key(document["_id"]["course"]), "key": document["key"],
+        {"_id": document["_id"], "key": document["key"],
          "claimedBy": document.get("claimedBy")},
         {"$set": {"claim": now_ms() + timedelta(seconds=CLAIM_SECONDS), "claimedBy": token}})
     return token if taken.modified_count == 1 else None
@@ -164,7 +164,8 @@ def start_build(kept, course_id, lectures, old):
     list): the summary answers them, with their asOf, until the new ones are counted.
     """
     now = now_ms()
-    document = {"_id": figures.course_key(course_id), "key": str(ObjectId()), "lectures": list(lectures),
+    document = {"_id": figures.course_key(course_id), "course": course_id, "key": str(ObjectId()),
+                "lectures": list(lectures),
                 "h": tally.list_hash(lectures), **tally.empty_figures(lectures), "state": "building",
                 "started": now, "cursor": None, "claim": None, "claimedBy": None, "asOf": None,
                 "countedAt": now, "retired": []}
@@ -378,8 +379,8 @@ def rebuild_summaries(mount, course_id=None):
     if course_id is not None:
         course_ids = [course_id]
     else:
-        kept_ids = [document["_id"]["course"] for document in
-                    mount.figures.collection().find({"_id.course": {"$exists": True}}, {"_id": 1})]
+        kept_ids = [document["course"] for document in
+                    mount.figures.collection().find({"key": {"$exists": True}}, {"course": 1})]
         course_ids = list(dict.fromkeys([*mount.database.records().distinct("course"), *kept_ids]))
     for each in course_ids:
         course = mount.catalog.course(each)
