@@ -50,7 +50,7 @@ import threading
 from collections import Counter, OrderedDict
 from datetime import datetime, timezone
 
-from pymongo import UpdateOne
+from pymongo import InsertOne, UpdateOne
 from pymongo.errors import BulkWriteError, PyMongoError
 
 from . import tally
@@ -259,18 +259,22 @@ def _only_conflicts(exc):
 
 # --- reconciling a record with its document --------------------------------------------------
 
-def change_for(key, lectures, document, raw):
+def change_for(key, lectures, document, raw, insert=False):
     """(record statement, $inc paths) moving a record's document to the record's state, counted
     under `key`; None when it holds that state already. `raw` None: the record is gone.
 
-    `document` must have been read before `raw` (so the record is at least as new).
+    `document` must have been read before `raw` (so the record is at least as new). A missing
+    document is inserted by an upsert that fails when one exists meanwhile, or with `insert`
+    by an insert (which fails alike, and costs the embedded test server a third as much).
     """
     if document is None:
         if raw is None:
             return None
         state = state_of_stored(raw, lectures)
-        return (UpdateOne({"_id": raw["_id"], "k": {"$exists": False}}, {"$set": {"k": key, **state}}, upsert=True),
-                tally.record_paths(tally.decode(state["bits"])))
+        paths = tally.record_paths(tally.decode(state["bits"]))
+        if insert:
+            return InsertOne({"_id": raw["_id"], "k": key, **state}), paths
+        return UpdateOne({"_id": raw["_id"], "k": {"$exists": False}}, {"$set": {"k": key, **state}}, upsert=True), paths
     as_read = {"_id": document["_id"], "k": document.get("k"), "v": document.get("v"),
                "bits": document.get("bits"), "owed": document.get("owed")}
     counted = document.get("k") == key

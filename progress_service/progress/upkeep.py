@@ -228,7 +228,7 @@ def build(mount, course_id, document, token, deadline=None):
         known = {doc["_id"]: doc for doc in kept.collection().find({"_id": {"$in": [raw["_id"] for raw in batch]}})}
         # Only documents not counted under this key yet: one already counted was counted by a
         # write that read its record after this batch was read.
-        changes = [figures.change_for(key, lectures, known.get(raw["_id"]), raw) for raw in batch
+        changes = [figures.change_for(key, lectures, known.get(raw["_id"]), raw, insert=True) for raw in batch
                    if known.get(raw["_id"], {}).get("k") != key]
         paths = _write_uncounted(kept, [change for change in changes if change is not None])
         last = batch[-1]
