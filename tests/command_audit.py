@@ -12,8 +12,8 @@ Exempt, and named with their routing on a cluster:
 - the instructor views: find (sorted by createdAt), count and aggregation by `course`
   alone, sent to every shard (scatter-gather);
 - the upkeep of the instructor's figures (progress/upkeep.py), by `course` too: a build's
-  find sorted by createdAt (resumed after a createdAt and _id), a sweep's find by updatedAt,
-  and its re-read of a batch (`_id: {$in: [...]}`), sent to every shard;
+  finds by a window of createdAt (or none), a sweep's by a window of updatedAt, and its
+  re-read of a batch (`_id: {$in: [...]}`), sent to every shard;
 - the operator's `rebuild-summaries` without --course: distinct `course` over every record;
 - index management (createIndexes, listIndexes, dropIndexes).
 """
@@ -120,10 +120,9 @@ def _list_query(name, command, query):
             return "instructor views"
     if name == "distinct" and not keys and command.get("key") == "course":
         return "operator"
-    if name == "find" and "course" in keys and "user" not in keys:
+    if name == "find" and keys in ({"course", "createdAt"}, {"course", "updatedAt"}, {"course", "_id"}):
         batch = isinstance(query.get("_id"), dict) and set(query["_id"]) == {"$in"}
-        resumed = sort[:1] in (["createdAt"], ["_id"]) and keys <= {"course", "createdAt", "_id"}
-        if resumed or keys == {"course", "updatedAt"} or (keys == {"course", "_id"} and batch):
+        if "_id" not in keys or batch:
             return "instructor figures"
     return None
 
