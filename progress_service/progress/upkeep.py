@@ -30,8 +30,9 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 
+import pymongo
 from bson import ObjectId
-from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
 
 from . import figures, tally
 from .exceptions import Unavailable
@@ -41,6 +42,7 @@ log = logging.getLogger("progress_service")
 
 BATCH = 500
 WINDOW = 1000           # records a window of time is sized to hold (upkeep.windows)
+WINDOW_SECONDS = 2      # a window that takes longer is read again as a smaller one
 FIRST_SPAN = timedelta(days=1)
 MIN_SPAN, MAX_SPAN = timedelta(milliseconds=1), timedelta(days=3650)
 BUILD_SECONDS = 10      # a request's share of a build or a sweep; the next request continues
@@ -194,16 +196,24 @@ def windows(find, start, stop, span):
     """(documents, boundary reached, next span) for consecutive windows of time from `start`
     towards `stop` (backwards when stop < start): `find(low, high)` reads [low, high).
 
-    Each window is sized from the last to hold about WINDOW documents, so no one query reads
-    a whole large course: MongoDB would stream it, but the embedded test server materializes
-    a query's whole answer before its first batch, which for 100,000 records outlasts the
+    Each window is sized from the last to hold about WINDOW documents, and one that takes
+    longer than WINDOW_SECONDS to read is read again as a quarter of it: no one query reads a
+    whole large course. MongoDB would stream it, but the embedded test server materializes a
+    query's whole answer before its first batch, which for 100,000 records outlasts the
     driver's 6 s budget. A window reads by a range on an indexed time.
     """
     forward = stop > start
     edge = start
     while (edge < stop) if forward else (edge > stop):
         low, high = (edge, min(edge + span, stop)) if forward else (max(edge - span, stop), edge)
-        found = list(find(low, high))
+        try:
+            with pymongo.timeout(WINDOW_SECONDS):
+                found = list(find(low, high))
+        except PyMongoError as exc:
+            if not exc.timeout or span <= MIN_SPAN:
+                raise
+            span = max(span / 4, MIN_SPAN)
+            continue
         edge = high if forward else low
         span = max(min(span * WINDOW / max(len(found), 1), span * 8, MAX_SPAN), span / 8, MIN_SPAN)
         yield found, edge, span
