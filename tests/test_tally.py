@@ -99,8 +99,9 @@ TIMES = [datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=n * n) fo
 
 @pytest.mark.parametrize("forward", [True, False])
 def test_windows_read_everything_once_however_dense(forward):
-    """Windows of time cover [start, stop) exactly once, shrinking when one is too slow to
-    read (here: more than 40 items) and growing over empty stretches."""
+    """Windows of time cover [start, stop) exactly once, growing over empty stretches and,
+    read again from where they were, smaller when one is too slow to read (here: more than
+    40 items, which the server refuses as over its time)."""
     asked = []
 
     def find(low, high):
@@ -113,7 +114,12 @@ def test_windows_read_everything_once_however_dense(forward):
     start, stop = TIMES[0] - timedelta(days=3), TIMES[-1] + timedelta(days=3)
     if not forward:
         start, stop = stop, start
-    seen = [moment for found, _edge, _span in upkeep.windows(find, start, stop, timedelta(hours=1))
+    seen = [moment for found, _edge, _span in upkeep.every_window(find, start, stop, timedelta(hours=1))
             for moment in found]
     assert sorted(seen) == TIMES and len(seen) == len(set(seen))
     assert max(asked) > 40 and len(asked) < 150
+    whole = abs(stop - start)
+    with pytest.raises(upkeep.WindowTooLarge) as raised:
+        for _found, _edge, _span in upkeep.windows(find, start, stop, whole):
+            pass
+    assert (raised.value.edge, raised.value.span) == (start, whole / 4)

@@ -17,7 +17,7 @@ from . import tally, upkeep
 from .figures import NO_TIME, shown_time
 from .insights import require_instructor
 from .present import iso_time
-from .rule import completion_percentage, now_ms
+from .rule import as_utc, completion_percentage, now_ms
 from .schemas import encode_cursor
 
 SORT_FIELDS = {"createdAt": "createdAt", "lastAccessed": "lastAccessed", "percentage": "n"}
@@ -174,10 +174,14 @@ def export(mount, user_id, course_id):
                 .sort([("createdAt", ASCENDING), ("_id", ASCENDING)]))
 
     def rows():
-        """The header, then the students a window of time and a batch at a time."""
+        """The header, then the students a window of time and a batch at a time: first
+        those created before the oldest record the build saw (those without a createdAt, at
+        NO_TIME), then windows from there on."""
         yield _line(header)
+        oldest = as_utc(kept.figures.get("oldest")) or NO_TIME
         until = now_ms() + timedelta(days=1)  # a record whose writer's clock ran ahead
-        for found, _edge, _span in upkeep.windows(window, NO_TIME, until, upkeep.FIRST_SPAN):
+        early = [(list(window(NO_TIME, oldest)), oldest, None)] if oldest > NO_TIME else []
+        for found, _edge, _span in (*early, *upkeep.every_window(window, oldest, until, upkeep.FIRST_SPAN)):
             for batch in upkeep.batches(found, EXPORT_BATCH):
                 yield _lines(mount, batch, lectures)
 

@@ -28,7 +28,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pymongo
 from bson import ObjectId
@@ -42,7 +42,8 @@ log = logging.getLogger("progress_service")
 
 BATCH = 500
 WINDOW = 1000           # records a window of time is sized to hold (upkeep.windows)
-WINDOW_SECONDS = 2      # a window that takes longer is read again as a smaller one
+WINDOW_SECONDS = 15     # a window that takes longer is read again as a smaller one (under
+                        # gunicorn's 30 s with a request's BUILD_SECONDS)
 FIRST_SPAN = timedelta(days=1)
 MIN_SPAN, MAX_SPAN = timedelta(milliseconds=1), timedelta(days=3650)
 BUILD_SECONDS = 10      # a request's share of a build or a sweep; the next request continues
@@ -171,7 +172,7 @@ def start_build(kept, course_id, lectures, old):
                 "lectures": list(lectures),
                 "h": tally.list_hash(lectures), **tally.empty_figures(lectures), "state": "building",
                 "started": now, "cursor": None, "claim": None, "claimedBy": None, "asOf": None,
-                "countedAt": now, "retired": []}
+                "countedAt": now, "oldest": now, "retired": []}
     if old is not None:
         document["retired"] = [*(old.get("retired") or []), old.get("key")]
         if old.get("state") == "ready" and not tally.problem(old):
@@ -192,15 +193,26 @@ def start_build(kept, course_id, lectures, old):
 
 # --- reading a course's records a window of time at a time ------------------------------------
 
+class WindowTooLarge(Exception):
+    """A window took longer than WINDOW_SECONDS to read: go on from `edge` with `span`."""
+
+    def __init__(self, edge, span):
+        super().__init__(edge, span)
+        self.edge, self.span = edge, span
+
+
 def windows(find, start, stop, span):
     """(documents, boundary reached, next span) for consecutive windows of time from `start`
     towards `stop` (backwards when stop < start): `find(low, high)` reads [low, high).
 
-    Each window is sized from the last to hold about WINDOW documents, and one that takes
-    longer than WINDOW_SECONDS to read is read again as a quarter of it: no one query reads a
-    whole large course. MongoDB would stream it, but the embedded test server materializes a
-    query's whole answer before its first batch, which for 100,000 records outlasts the
-    driver's 6 s budget. A window reads by a range on an indexed time.
+    No one query reads a whole large course: MongoDB would stream it, but the embedded test
+    server materializes a query's whole answer before its first batch, which for 100,000
+    records outlasts the driver's 6 s budget. So each window is sized from the last to hold
+    about WINDOW documents (at most twice as long as the last: a gap in time is crossed in a
+    few steps without leaping over much of what follows it), and one that takes longer than
+    WINDOW_SECONDS raises WindowTooLarge, with a quarter of its span, rather than be retried
+    at once (the embedded server goes on with an abandoned query, holding its storage).
+    A window reads by a range on an indexed time.
     """
     forward = stop > start
     edge = start
@@ -210,13 +222,22 @@ def windows(find, start, stop, span):
             with pymongo.timeout(WINDOW_SECONDS):
                 found = list(find(low, high))
         except PyMongoError as exc:
-            if not exc.timeout or span <= MIN_SPAN:
+            if not exc.timeout:
                 raise
-            span = max(span / 4, MIN_SPAN)
-            continue
+            raise WindowTooLarge(edge, max(span / 4, MIN_SPAN)) from exc
         edge = high if forward else low
-        span = max(min(span * WINDOW / max(len(found), 1), span * 8, MAX_SPAN), span / 8, MIN_SPAN)
+        span = max(min(span * WINDOW / max(len(found), 1), span * 2, MAX_SPAN), span / 8, MIN_SPAN)
         yield found, edge, span
+
+
+def every_window(find, start, stop, span):
+    """windows(), each one too large read again smaller (for what no request waits on)."""
+    while True:
+        try:
+            yield from windows(find, start, stop, span)
+            return
+        except WindowTooLarge as smaller:
+            start, span = smaller.edge, smaller.span
 
 
 def _course_window(records, course_id, field):
@@ -243,7 +264,7 @@ def _unbuilt(records, course_id, document):
     """(records, cursor after them) still to count: windows of createdAt back from the build's
     start, then the records without one. (A record created since is counted by its write, or
     by the build's last sweep; one whose createdAt is not a date is not seen.)"""
-    cursor = document.get("cursor") or {"before": as_utc(document["started"]) + timedelta(days=1),
+    cursor = document.get("cursor") or {"before": as_utc(document["started"]) + timedelta(seconds=LATE_WRITE_SECONDS),
                                         "span": FIRST_SPAN.total_seconds()}
     if cursor["before"] is None:
         return  # done: the last step was the records without a createdAt
@@ -260,24 +281,37 @@ def build(mount, course_id, document, token, deadline=None):
     kept, key, lectures = mount.figures, document["key"], tuple(document["lectures"])
     mine = {"_id": figures.course_key(course_id), "key": key, "claimedBy": token}
     records = mount.database.records_for_write()
-    for found, cursor in _unbuilt(records, course_id, document):
-        total = Counter()
-        for batch in batches(found):
-            known = {doc["_id"]: doc for doc in
-                     kept.collection().find({"_id": {"$in": [raw["_id"] for raw in batch]}})}
-            # Only documents not counted under this key yet: one already counted was counted
-            # by a write that read its record after this batch was read.
-            changes = [figures.change_for(key, lectures, known.get(raw["_id"]), raw, insert=True) for raw in batch
-                       if known.get(raw["_id"], {}).get("k") != key]
-            total.update(_write_uncounted(kept, [change for change in changes if change is not None]))
-        progress = {"$set": {"cursor": cursor, "claim": now_ms() + timedelta(seconds=CLAIM_SECONDS)}}
-        if tally.nonzero(total):
-            progress["$inc"] = tally.nonzero(total)
-        if kept.collection().update_one(mine, progress).matched_count == 0:
-            return figures.read_course(kept, course_id)  # another process took over
-        if deadline is not None and time.monotonic() > deadline and cursor["before"] is not None:
-            return _release(kept, mine)
+    try:
+        for found, cursor in _unbuilt(records, course_id, document):
+            if not _count_window(kept, mine, key, lectures, found, cursor):
+                return figures.read_course(kept, course_id)  # another process took over
+            if deadline is not None and time.monotonic() > deadline and cursor["before"] is not None:
+                return _release(kept, mine)
+    except WindowTooLarge as smaller:
+        kept.collection().update_one(mine, {"$set": {"cursor": {"before": smaller.edge,
+                                                                "span": smaller.span.total_seconds()}}})
+        return _release(kept, mine)  # the next request (or the operator's loop) goes on
     return _finish(mount, course_id, kept.collection().find_one(mine) or document, token)
+
+
+def _count_window(kept, mine, key, lectures, found, cursor):
+    """Count a window's records not counted yet, then note the progress; False when the
+    build is no longer this process's."""
+    total = Counter()
+    for batch in batches(found):
+        known = {doc["_id"]: doc for doc in kept.collection().find({"_id": {"$in": [raw["_id"] for raw in batch]}})}
+        # Only documents not counted under this key yet: one already counted was counted by a
+        # write that read its record after this batch was read.
+        changes = [figures.change_for(key, lectures, known.get(raw["_id"]), raw, insert=True) for raw in batch
+                   if known.get(raw["_id"], {}).get("k") != key]
+        total.update(_write_uncounted(kept, [change for change in changes if change is not None]))
+    progress = {"$set": {"cursor": cursor, "claim": now_ms() + timedelta(seconds=CLAIM_SECONDS)}}
+    if tally.nonzero(total):
+        progress["$inc"] = tally.nonzero(total)
+    dated = [raw["createdAt"] for raw in found if isinstance(raw.get("createdAt"), datetime)]
+    if dated:
+        progress["$min"] = {"oldest": min(dated)}  # where the export's windows start
+    return kept.collection().update_one(mine, progress).matched_count == 1
 
 
 def _write_uncounted(kept, changes):
@@ -333,12 +367,15 @@ def sweep_records(mount, course_id, document, low, deadline=None):
     records = mount.database.records_for_write()
     edge = low
     ahead = started + timedelta(seconds=LATE_WRITE_SECONDS)  # a writer's clock a little ahead
-    for found, edge, _span in windows(_course_window(records, course_id, "updatedAt"), low, ahead,
-                                      FIRST_SPAN / 24):
-        for batch in batches(found):
-            _reconcile_batch(mount, course_id, key, lectures, batch)
-        if deadline is not None and time.monotonic() > deadline:
-            return started, False, edge
+    try:
+        for found, edge, _span in windows(_course_window(records, course_id, "updatedAt"), low, ahead,
+                                          FIRST_SPAN / 24):
+            for batch in batches(found):
+                _reconcile_batch(mount, course_id, key, lectures, batch)
+            if deadline is not None and time.monotonic() > deadline:
+                return started, False, edge
+    except WindowTooLarge as smaller:
+        return started, False, smaller.edge
     return started, True, edge
 
 
