@@ -11,10 +11,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from bson import ObjectId
 
+from flask import Flask
+
 from progress_service import create_app
-from progress_service.progress import mount_of, played
+from progress_service.progress import MountError, Progress, mount_of, played
 from progress_service.progress.service import LectureChange
 from progress_service.progress.settings import complete_by
+from progress_service.standalone.config import from_env
 
 from .support import BOTH, PREFIX, SECRET, WIRE, Api, Lms, make_token, utc_ms
 from .test_watching import MINIMAL, completed_events, watched_course
@@ -222,6 +225,17 @@ def test_complete_by_is_position_or_watched(value):
     assert complete_by(" Watched ") == "watched" and complete_by("position") == "position"
     with pytest.raises(ValueError):
         complete_by(value)
+
+
+def test_complete_by_comes_from_the_environment_and_a_bad_one_stops_the_mount():
+    """The standalone app reads PROGRESS_COMPLETE_BY; a host's unusable value is a MountError."""
+    assert from_env({"PROGRESS_COMPLETE_BY": "watched"})["PROGRESS_COMPLETE_BY"] == "watched"
+    assert from_env({})["PROGRESS_COMPLETE_BY"] == "position"
+    host = Flask("host")
+    host.config.update(JWT_SECRET_KEY=SECRET, MONGODB_URI="mongodb://127.0.0.1:9/lms",
+                       PROGRESS_COMPLETE_BY="seconds")
+    with pytest.raises(MountError, match="PROGRESS_COMPLETE_BY"):
+        Progress(host)
 
 
 @BOTH
@@ -496,3 +510,23 @@ def test_mongoose_loads_saves_and_returns_the_new_entry_fields(mongoose, wire_se
             assert (reloaded["played"], reloaded["watchTime"]) == ([[0, 45]], 45)
     finally:
         mount_of(app).database.close()
+
+
+# --- the module and its demo page, as the standalone app serves them ---------------------------
+
+def test_the_app_serves_the_module_and_a_demo_page_that_runs_only_its_own_scripts(client):
+    """/player/progress-player.js (importable from any origin), the demo page under its policy,
+    nothing else of the directory; errors there are JSON like everywhere."""
+    module = client.get("/player/progress-player.js")
+    assert module.status_code == 200 and module.mimetype == "text/javascript"
+    assert module.headers["Access-Control-Allow-Origin"] == "*"
+    assert b"export function trackProgress" in module.data
+    page = client.get("/player/")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    policy = page.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "connect-src 'self'" in policy and "unsafe-inline" not in policy
+    assert f'data-api="{PREFIX}"' in page.get_data(as_text=True) and "<script>" not in page.get_data(as_text=True)
+    assert client.get("/player").status_code == 200
+    assert client.get("/player/demo.js").headers.get("Access-Control-Allow-Origin") is None
+    missing = client.get("/player/player.py")
+    assert missing.status_code == 404 and missing.json == {"status": "fail", "message": "Not found"}
