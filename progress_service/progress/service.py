@@ -9,7 +9,7 @@ with a minimal answer, which needs no read (store.record_position).
 import logging
 import random
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from . import played, signals, store, watching
 from .exceptions import Conflict, Forbidden, InvalidInput, NotFound
