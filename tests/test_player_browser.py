@@ -183,7 +183,7 @@ def test_a_frozen_database_loses_and_rewinds_nothing(chromium, world, lesson):
     queue_empty(page)
     stored = entry(world, lesson)
     assert stored["watchTime"] == pytest.approx(final, abs=0.001), "rewound or lost the last position"
-    assert len(stored["played"]) == 1 and stored["played"][0][0] == 0
+    assert len(stored["played"]) == 1 and stored["played"][0][0] < 0.1  # from where `playing` saw it
     assert stored["played"][0][1] == pytest.approx(final, abs=0.001), "played seconds lost"
     log = writes(world, lesson)
     assert ("PATCH", f"/lectures/{lesson[2]}", 503) in log, log
