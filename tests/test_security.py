@@ -140,8 +140,9 @@ def test_a_token_whose_user_is_not_in_users_is_served_with_null_name(client, lms
     assert lms.db.users.count_documents({"_id": stranger}) == 0, "no user was invented"
 
 
-def test_a_host_jwt_manager_cannot_widen_the_algorithms():
-    """Mounted under a host whose own JWTManager allows HS512: our check still refuses it."""
+def test_a_host_jwt_manager_decides_the_algorithms_but_never_none_or_no_exp():
+    """Contract section 11: the host's JWTManager allows HS512, so we do; `alg: none` (even signed)
+    and a token without exp stay refused; an algorithm the host does not list is refused."""
     host = Flask("host")
     host.config.update(JWT_SECRET_KEY=SECRET, JWT_DECODE_ALGORITHMS=["HS256", "HS512"],
                        JWT_TOKEN_LOCATION=["headers"])
@@ -151,11 +152,20 @@ def test_a_host_jwt_manager_cannot_widen_the_algorithms():
         host.config.update(database)
         Progress(host)
         client = host.test_client()
-        refused = client.get(f"{PREFIX}/{ObjectId()}",
-                             headers={"Authorization": f"Bearer {make_token(user, algorithm='HS512')}"})
-        assert refused.status_code == 401 and refused.json["message"] == "Token algorithm not accepted"
-        accepted = client.get(f"{PREFIX}/{ObjectId()}", headers={"Authorization": f"Bearer {make_token(user)}"})
-        assert accepted.status_code == 404 and accepted.json["message"] == "Course not found"
+
+        def get(token):
+            return client.get(f"{PREFIX}/{ObjectId()}", headers={"Authorization": f"Bearer {token}"})
+
+        for token in (make_token(user), make_token(user, algorithm="HS512")):
+            assert get(token).json == {"status": "fail", "message": "Course not found"}
+        refused = {"alg none": forged({"alg": "none", "typ": "JWT"}, claims(user)),
+                   "alg None, signed": forged({"alg": "None", "typ": "JWT"}, claims(user), SECRET.encode()),
+                   "no exp": make_token(user, expires_in=None),
+                   "HS384, not listed": make_token(user, algorithm="HS384")}
+        for kind, token in refused.items():
+            response = get(token)
+            assert response.status_code == 401 and response.json["status"] == "fail", kind
+        assert get(refused["no exp"]).json["message"] == "Token has no expiry"
 
 
 # --- 6. OWASP API Security Top 10 (2023) --------------------------------------------------
