@@ -11,7 +11,9 @@ Exempt, and named with their routing on a cluster:
   `course: {$in: [...]}`), a shard-key prefix, so still sent to one shard;
 - the instructor views: find (sorted by createdAt), count and aggregation by `course`
   alone, sent to every shard (scatter-gather);
-- index management (createIndexes, listIndexes, dropIndexes).
+- index management (createIndexes, listIndexes, dropIndexes);
+- `progress doctor`'s search for duplicate (user, course) records (an aggregation that groups
+  by the shard key), run by hand, sent to every shard.
 """
 import os
 import sys
@@ -31,6 +33,7 @@ SINGLE_RECORD = "single record (user and course: one shard)"
 LIST_QUERIES = {
     "dashboard": "by user, a shard-key prefix: targeted to one shard",
     "instructor views": "by course alone: scatter-gather to every shard",
+    "duplicates check": "the doctor's, by hand: scatter-gather to every shard",
 }
 INDEX_MANAGEMENT = "index management"
 INDEX_COMMANDS = frozenset({"createIndexes", "listIndexes", "dropIndexes"})
@@ -115,10 +118,20 @@ def _list_query(name, command, query):
     return None
 
 
+def _groups_by_shard_key(name, command):
+    """An aggregation whose first stage groups every record by (user, course)."""
+    if name != "aggregate" or not command.get("pipeline"):
+        return False
+    group = command["pipeline"][0].get("$group", {})
+    return group.get("_id") == {"user": "$user", "course": "$course"}
+
+
 def classify(name, command):
     """(kind, problem) of one command on courseprogresses; problem is None when it is fine."""
     if name in INDEX_COMMANDS:
         return INDEX_MANAGEMENT, None
+    if _groups_by_shard_key(name, command):
+        return "duplicates check", None
     filters = _filters(name, command)
     if filters and all(_has_shard_key(query) for query in filters):
         return SINGLE_RECORD, None

@@ -5,12 +5,13 @@
     Progress(app, identity=lambda: ...)            # the host says who is calling (Flask-Login)
 
 Importing this package registers nothing anywhere and opens no socket; mounting it changes
-nothing of the host's but the routes under its prefix (contract sections 9 and 11). Each mount keeps its state in `app.extensions["progress"][name]`: its
+nothing of the host's but the routes under its prefix and a `progress` CLI group (contract
+sections 9 and 11). Each mount keeps its state in `app.extensions["progress"][name]`: its
 settings, database, catalog, sign-in and outbox.
 """
 from dataclasses import dataclass, field
 
-from . import settings as mount_settings, signals  # noqa: F401  (signals: re-exported for hosts)
+from . import commands, settings as mount_settings, signals  # noqa: F401  (signals: re-exported for hosts)
 from .catalog import CourseInfo, HostCatalog, MongoCatalog, UserInfo, bind_catalog  # noqa: F401
 from .database import Database
 from .exceptions import MountError
@@ -118,4 +119,5 @@ class Progress:
         app.register_blueprint(bp, url_prefix=prefix, name=name)
         # GET <prefix>/openapi.json: werkzeug prefers the static segment to <course_id>.
         app.register_blueprint(openapi_bp, url_prefix=prefix, name=name + OPENAPI_SUFFIX)
+        commands.register(app)
         return mount

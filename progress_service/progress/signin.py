@@ -28,6 +28,7 @@ ALGORITHM = "HS256"
 MANAGER_KEY = "flask-jwt-extended"  # where flask-jwt-extended registers its manager
 NO_CALLER = "Authentication required"
 NOT_A_USER = "Token does not identify a user"
+OWN_LOCATIONS = ("cookies", "headers")
 # Contract section 5: what our own check reads when the host's config leaves a key unset.
 OWN_DEFAULTS = {
     "JWT_TOKEN_LOCATION": "cookies,headers",
@@ -128,7 +129,8 @@ class OwnJwt:
 
         return cls(
             key=config.get("JWT_SECRET_KEY") or config.get("SECRET_KEY"),
-            locations=tuple(place for place in split_list(get("JWT_TOKEN_LOCATION")) if place in ("cookies", "headers")),
+            # Our check reads these two; a host wanting others makes its own JWTManager.
+            locations=tuple(place for place in split_list(get("JWT_TOKEN_LOCATION")) if place in OWN_LOCATIONS),
             cookie=get("JWT_ACCESS_COOKIE_NAME"),
             header=get("JWT_HEADER_NAME"),
             header_type=get("JWT_HEADER_TYPE"),
@@ -200,14 +202,16 @@ class JwtSignIn:
 
     def describe(self, app):
         """One line for `progress doctor`."""
+        config = app.config
         if self.host_manager(app) is not None:
-            config = app.config
-            algorithms = ", ".join(dict.fromkeys([config.get("JWT_ALGORITHM"), *(config.get("JWT_DECODE_ALGORITHMS") or ())]))
-            return (f"the host's JWTManager ({algorithms}; token in {', '.join(split_list(config.get('JWT_TOKEN_LOCATION')))}; "
+            algorithms = dict.fromkeys([config.get("JWT_ALGORITHM"), *(config.get("JWT_DECODE_ALGORITHMS") or ())])
+            return (f"the host's JWTManager ({', '.join(algorithms)}; token in "
+                    f"{', '.join(split_list(config.get('JWT_TOKEN_LOCATION')))}; "
                     f"user id in {config.get('JWT_IDENTITY_CLAIM')!r})")
         own = self.own
-        return (f"the extension's own check: HS256 signed with {'JWT_SECRET_KEY' if app.config.get('JWT_SECRET_KEY') else 'SECRET_KEY'}, "
-                f"token in {', '.join(own.locations)} (cookie {own.cookie!r}), user id in {own.identity_claim!r}")
+        key = "JWT_SECRET_KEY" if config.get("JWT_SECRET_KEY") else "SECRET_KEY"
+        return (f"the extension's own check: HS256 signed with {key}, token in {', '.join(own.locations)} "
+                f"(cookie {own.cookie!r}), user id in {own.identity_claim!r}")
 
     def places(self, app):
         """The token's locations: the host's manager's (read in the request), or our check's."""
@@ -267,7 +271,7 @@ def sign_in_for(app, identity=None):
         # So that the host's create_access_token() works. Its init_app sets flask-jwt-extended's
         # own defaults only (setdefault): the same a JWTManager of the host's made later sets.
         own_manager = JWTManager(app)
-    return JwtSignIn(own, own_manager, config.get("JWT_ACCESS_CSRF_HEADER_NAME") or OWN_DEFAULTS["JWT_ACCESS_CSRF_HEADER_NAME"])
+    return JwtSignIn(own, own_manager, own.csrf_header)
 
 
 def check_jwt_config(config, manager):

@@ -13,10 +13,12 @@ from flask_jwt_extended import create_access_token
 from pymongo.errors import PyMongoError
 
 from ..progress import mount_of
+from ..progress.commands import doctor_command
 from ..progress.envelope import UNAVAILABLE
 from ..progress.models import now_ms
 
 progress_cli = AppGroup("progress", help="Course-progress service helpers.")
+progress_cli.add_command(doctor_command)
 # Ten years: a longer lifetime overflows the expiry date (and no QA token needs it).
 MAX_EXPIRES_SECONDS = 10 * 365 * 86400
 
