@@ -25,7 +25,6 @@ import subprocess
 import sys
 import threading
 import uuid
-from contextlib import contextmanager
 from pathlib import Path
 
 import mongoengine
@@ -37,7 +36,6 @@ from flask import Flask
 from flask_jwt_extended import JWTManager
 from flask_mongoengine import MongoEngine
 from pymongo import monitoring
-from werkzeug.serving import make_server
 
 from examples.host_lms.catalog import LmsCatalog
 from examples.host_lms.extensions import jwt as host_jwt
@@ -51,6 +49,7 @@ from .hosting import (
     host_db,
     host_mongo,
     make_host,  # noqa: F401  (fixture)
+    served,
     stored,
 )
 from .support import PREFIX, SECRET, WIRE, make_token
@@ -65,19 +64,6 @@ def fresh_interpreter(*args):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-@contextmanager
-def served(app):
-    """The app behind a real threaded HTTP server on a free port; yields its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join()
 
 
 # --- MongoEngine's document registry --------------------------------------------------------

@@ -4,8 +4,6 @@ Each refused token is checked on the wire server with every command the driver s
 recorded: a 401 must be decided before any database query.
 """
 import base64
-import hashlib
-import hmac
 import json
 
 import pytest
@@ -19,23 +17,10 @@ from progress_service.progress import Progress, service
 from progress_service.progress.schemas import MAX_BATCH, MAX_PAGE, MAX_PAGE_SIZE
 
 from .command_audit import AUDIT
-from .support import BOTH, PREFIX, SECRET, WIRE, Api, database_config, make_token, mounted_database
+from .support import BOTH, PREFIX, SECRET, WIRE, Api, b64, database_config, forged, make_token, mounted_database
 
 PUBLIC_KEY = ("-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEexampleexampleexampleexample\n"
               "-----END PUBLIC KEY-----\n")
-
-
-def _b64(data):
-    """base64url without padding, as JWTs write it."""
-    raw = data if isinstance(data, bytes) else json.dumps(data, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def forged(header, payload, key=b""):
-    """A token with any header, HMAC-SHA256-signed with `key` (PyJWT refuses to build these)."""
-    signing_input = f"{_b64(header)}.{_b64(payload)}"
-    signature = hmac.new(key, signing_input.encode(), hashlib.sha256).digest() if key else b""
-    return f"{signing_input}.{_b64(signature)}"
 
 
 def claims(user_id, **extra):
@@ -68,7 +53,7 @@ def _edit_payload(token, **changes):
     header, payload, signature = token.split(".")
     data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     data.update(changes)
-    return f"{header}.{_b64(data)}.{signature}"
+    return f"{header}.{b64(data)}.{signature}"
 
 
 @pytest.fixture
