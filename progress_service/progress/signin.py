@@ -249,8 +249,6 @@ def refusal(exc):
         return NO_CALLER
     if name == "ExpiredSignatureError":
         return "Token has expired"
-    if name == "InvalidAlgorithmError":
-        return "Token algorithm not accepted"
     if name == "MissingRequiredClaimError" and exc.claim == "exp":
         return "Token has no expiry"
     return "Invalid token"
