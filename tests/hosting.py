@@ -23,6 +23,7 @@ from mongoengine.connection import get_db
 from werkzeug.security import generate_password_hash
 from werkzeug.serving import make_server
 
+import examples.host_lms as host_lms
 from examples.host_lms import create_app as create_host
 from examples.host_lms.models import Course, Lecture, User
 
@@ -49,10 +50,12 @@ def make_host(db_uri):
     """Build host apps on one fresh database (several may share it); disconnect afterwards."""
     assert HOST_ALIAS not in mongoengine.connection._connection_settings, "a test left the default alias connected"
 
-    def make(mongo=None, **config):
-        """A host app on the test database; `config` overrides its settings."""
-        settings = {"JWT_SECRET_KEY": SECRET, "MONGODB_SETTINGS": mongo or host_mongo(db_uri), "CLIENT_URL": ALLOWED}
-        app = create_host({**settings, **config})
+    def make(mongo=None, order="after", **config):
+        """A host app on the test database; `config` overrides its settings. `order` "before":
+        progress mounted before the host's JWTManager (see build_in_order)."""
+        settings = {"JWT_SECRET_KEY": SECRET, "MONGODB_SETTINGS": mongo or host_mongo(db_uri), "CLIENT_URL": ALLOWED,
+                    **config}
+        app = create_host(settings) if order == "after" else build_in_order(host_lms, settings, order)
         # This test's database, not an earlier app's (see the flask-mongoengine note in create_app).
         assert get_db(HOST_ALIAS).name == urlsplit(settings["MONGODB_SETTINGS"]["host"]).path.lstrip("/")
         return app
@@ -269,7 +272,7 @@ def build_in_order(host, config, order):
     register_routes, mount_progress) built step by step: the mount nowhere (None), after its
     JWTManager ("after", as its create_app does) or before it ("before")."""
     app = Flask(host.__name__)
-    host.load_config(app, {**config, "MOUNT_PROGRESS": False})
+    host.load_config(app, config)
     host.connect_database(app)
     if order == "before":
         host.mount_progress(app)
