@@ -33,8 +33,9 @@ SINGLE_RECORD = "single record (user and course: one shard)"
 LIST_QUERIES = {
     "dashboard": "by user, a shard-key prefix: targeted to one shard",
     "instructor views": "by course alone: scatter-gather to every shard",
-    "duplicates check": "the doctor's, by hand: scatter-gather to every shard",
 }
+DUPLICATES_CHECK = "duplicates check"
+ROUTING = {**LIST_QUERIES, DUPLICATES_CHECK: "the doctor's, by hand: scatter-gather to every shard"}
 INDEX_MANAGEMENT = "index management"
 INDEX_COMMANDS = frozenset({"createIndexes", "listIndexes", "dropIndexes"})
 # A cursor's follow-ups belong to the find or aggregate already audited.
@@ -131,7 +132,7 @@ def classify(name, command):
     if name in INDEX_COMMANDS:
         return INDEX_MANAGEMENT, None
     if _groups_by_shard_key(name, command):
-        return "duplicates check", None
+        return DUPLICATES_CHECK, None
     filters = _filters(name, command)
     if filters and all(_has_shard_key(query) for query in filters):
         return SINGLE_RECORD, None
@@ -210,7 +211,7 @@ class CommandAudit(monitoring.CommandListener):
         """Lines for the terminal summary: kinds seen, with their routing."""
         lines = []
         for kind, count in sorted(self.kinds.items()):
-            routing = LIST_QUERIES.get(kind, "")
+            routing = ROUTING.get(kind, "")
             lines.append(f"{count:6d}  {kind}{' - ' + routing if routing else ''}  e.g. {self.examples[kind]}")
         return lines
 

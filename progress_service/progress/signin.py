@@ -158,7 +158,8 @@ class OwnJwt:
         raise Unauthenticated(NO_CALLER)
 
     def caller(self, parse_id):
-        """One PyJWT decode: HS256 only, `exp` required, audience and issuer when configured."""
+        """One PyJWT decode: HS256 only, `exp` and the identity claim required (a token without the
+        claim is invalid, as flask-jwt-extended has it), audience and issuer when configured."""
         token, place = self.token()
         if not self.key:
             # An asymmetric config whose JWTManager never came: nothing of ours can verify.
@@ -170,7 +171,7 @@ class OwnJwt:
         except PyJWTError as exc:
             raise Unauthenticated(refusal(exc)) from exc
         # flask-jwt-extended's refresh tokens are not for calling APIs.
-        if claims.get("type", "access") != "access":
+        if claims.get("type", "access") != "access" or self.identity_claim not in claims:
             raise Unauthenticated("Invalid token")
         cookie = place == "cookies"
         if cookie and self.csrf_protect and request.method in self.csrf_methods:
