@@ -1,14 +1,14 @@
 """One mount's settings, read from the app's config with their defaults (contract section 5).
 
 Reading never writes: a host's `app.config` is left exactly as it was (contract section 9).
-Values may be what the environment gives (strings) or what a host sets in Python.
+Values may be what the environment gives (strings) or what a host sets in Python. The `JWT_*`
+keys are signin.py's, read only by a mount that uses a JWT.
 """
 from dataclasses import dataclass
 from fractions import Fraction
 
 DEFAULT_PREFIX = "/api/v1/progress"
 DEFAULTS = {
-    "JWT_IDENTITY_CLAIM": "sub",
     "CLIENT_URL": "http://localhost:5173",
     "PROGRESS_LEGACY_FIRST_PATCH": False,
     "PROGRESS_DB_ALIAS": "default",
@@ -16,8 +16,6 @@ DEFAULTS = {
     "PROGRESS_ENROLLMENT": "required",
     "PROGRESS_COMPLETE_AT": "0.9",
     "PROGRESS_COMPLETE_BY": "position",
-    # flask-jwt-extended's own default: the header a host's CSRF double submit reads.
-    "JWT_ACCESS_CSRF_HEADER_NAME": "X-CSRF-TOKEN",
 }
 ENROLLMENT_MODES = ("required", "off")
 COMPLETE_BY = ("position", "watched")
@@ -90,7 +88,6 @@ class XapiSettings:
 class Settings:
     """What one mount reads from its app's config, once, at mount time."""
 
-    identity_claim: str
     origins: frozenset
     legacy_first_patch: bool
     db_alias: str
@@ -99,7 +96,6 @@ class Settings:
     enrollment_required: bool
     complete_at: Fraction
     complete_by: str
-    csrf_header: str
     write_concern: str
     read_preference: str
     xapi: XapiSettings
@@ -126,7 +122,6 @@ def read(config):
         return config.get(key, DEFAULTS.get(key))
 
     return Settings(
-        identity_claim=get("JWT_IDENTITY_CLAIM"),
         origins=origins(get("CLIENT_URL")),
         legacy_first_patch=flag(get("PROGRESS_LEGACY_FIRST_PATCH")),
         db_alias=get("PROGRESS_DB_ALIAS") or DEFAULTS["PROGRESS_DB_ALIAS"],
@@ -135,7 +130,6 @@ def read(config):
         enrollment_required=enrollment(get("PROGRESS_ENROLLMENT")) == "required",
         complete_at=complete_at(get("PROGRESS_COMPLETE_AT")),
         complete_by=complete_by(get("PROGRESS_COMPLETE_BY")),
-        csrf_header=get("JWT_ACCESS_CSRF_HEADER_NAME"),
         write_concern=get("MONGODB_WRITE_CONCERN"),
         read_preference=get("MONGODB_READ_PREFERENCE"),
         xapi=xapi_settings(get),
