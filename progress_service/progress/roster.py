@@ -16,7 +16,7 @@ from pymongo import ASCENDING, DESCENDING
 from . import tally, upkeep
 from .figures import NO_TIME, shown_time
 from .insights import require_instructor
-from .present import iso_time
+from .present import iso_time, oid
 from .rule import as_utc, completion_percentage, now_ms
 from .schemas import encode_cursor
 
@@ -129,7 +129,7 @@ def students(mount, user_id, course_id, query):
 def _item(document, user, total):
     """One student as the list shows them: the rule's figures over the current lectures."""
     percentage = completion_percentage(document["n"], total)
-    return {"user": {"_id": str(document["user"]), "name": getattr(user, "name", None),
+    return {"user": {"_id": oid(document["user"]), "name": getattr(user, "name", None),
                      "email": getattr(user, "email", None)},
             "completionPercentage": percentage, "isCompleted": percentage == 100,
             "completedAt": iso_time(document.get("completedAt")) if percentage == 100 else None,
@@ -165,7 +165,7 @@ def export(mount, user_id, course_id):
     kept = upkeep.current(mount, course, exact=True)
     lectures = kept.lectures
     titles = mount.catalog.lecture_titles(lectures) if lectures else {}
-    header = [*CSV_COLUMNS, *(titles.get(lecture) or str(lecture) for lecture in lectures)]
+    header = [*CSV_COLUMNS, *(titles.get(lecture) or oid(lecture) for lecture in lectures)]
     collection = mount.figures.collection()
 
     def window(low, high):

@@ -36,6 +36,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, 
 
 from . import figures, tally
 from .exceptions import Unavailable
+from .present import oid
 from .rule import as_utc, now_ms
 
 log = logging.getLogger("progress_service")
@@ -476,9 +477,9 @@ def rebuild_summaries(mount, course_id=None):
     for each in course_ids:
         course = mount.catalog.course(each)
         if course is None:
-            yield {"course": str(each), "skipped": "no such course in the catalog"}
+            yield {"course": oid(each), "skipped": "no such course in the catalog"}
             continue
         started = time.monotonic()
         document = rebuild(mount, course)
-        yield {"course": str(each), "students": document["students"],
+        yield {"course": oid(each), "students": document["students"],
                "seconds": round(time.monotonic() - started, 3)}
