@@ -207,7 +207,7 @@ class MongoCatalog:
                                {"$in": [readable_by, {"$cond": [listed, "$enrolledStudents", []]}]}]}
         # An expression rather than a query $or: the embedded test server scans the whole
         # collection for a top-level $or; MongoDB serves both from the _id index.
-        found = list(self._db().courses.aggregate([
+        found = list(self._read("courses").aggregate([
             {"$match": {"_id": {"$in": list(course_ids)}}},
             {"$group": {"_id": None, "n": {"$sum": {"$cond": [counted, 1, 0]}}}},
         ]))
