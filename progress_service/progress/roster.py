@@ -8,6 +8,7 @@ Like the summary, the list is exact for the service's writes and as of `asOf` fo
 """
 import csv
 import io
+from itertools import chain
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -181,7 +182,7 @@ def export(mount, user_id, course_id):
         oldest = as_utc(kept.figures.get("oldest")) or NO_TIME
         until = now_ms() + timedelta(days=1)  # a record whose writer's clock ran ahead
         early = [(list(window(NO_TIME, oldest)), oldest, None)] if oldest > NO_TIME else []
-        for found, _edge, _span in (*early, *upkeep.every_window(window, oldest, until, upkeep.FIRST_SPAN)):
+        for found, _edge, _span in chain(early, upkeep.every_window(window, oldest, until, upkeep.FIRST_SPAN)):
             for batch in upkeep.batches(found, EXPORT_BATCH):
                 yield _lines(mount, batch, lectures)
 

@@ -45,7 +45,7 @@ BATCH = 500
 WINDOW = 1000           # records a window of time is sized to hold (upkeep.windows)
 WINDOW_SECONDS = 15     # a window that takes longer is read again as a smaller one (under
                         # gunicorn's 30 s with a request's BUILD_SECONDS)
-FIRST_SPAN = timedelta(days=1)
+FIRST_SPAN = timedelta(hours=1)
 MIN_SPAN, MAX_SPAN = timedelta(milliseconds=1), timedelta(days=3650)
 BUILD_SECONDS = 10      # a request's share of a build or a sweep; the next request continues
 CLAIM_SECONDS = 60      # renewed with every batch: longer than any batch
@@ -202,7 +202,7 @@ class WindowTooLarge(Exception):
         self.edge, self.span = edge, span
 
 
-def windows(find, start, stop, span):
+def windows(find, start, stop, span, seconds=None):
     """(documents, boundary reached, next span) for consecutive windows of time from `start`
     towards `stop` (backwards when stop < start): `find(low, high)` reads [low, high).
 
@@ -210,17 +210,18 @@ def windows(find, start, stop, span):
     server materializes a query's whole answer before its first batch, which for 100,000
     records outlasts the driver's 6 s budget. So each window is sized from the last to hold
     about WINDOW documents (at most twice as long as the last: a gap in time is crossed in a
-    few steps without leaping over much of what follows it), and one that takes longer than
-    WINDOW_SECONDS raises WindowTooLarge, with a quarter of its span, rather than be retried
-    at once (the embedded server goes on with an abandoned query, holding its storage).
-    A window reads by a range on an indexed time.
+    few steps without leaping over much of what follows it). With `seconds` (a request), one
+    that takes longer raises WindowTooLarge, with a quarter of its span, rather than be
+    retried at once (the embedded server goes on with an abandoned query, holding its
+    storage); without, a window takes the time it takes (the operator's rebuild). A window
+    reads by a range on an indexed time.
     """
     forward = stop > start
     edge = start
     while (edge < stop) if forward else (edge > stop):
         low, high = (edge, min(edge + span, stop)) if forward else (max(edge - span, stop), edge)
         try:
-            with pymongo.timeout(WINDOW_SECONDS):
+            with pymongo.timeout(seconds):
                 found = list(find(low, high))
         except PyMongoError as exc:
             if not exc.timeout:
@@ -232,10 +233,11 @@ def windows(find, start, stop, span):
 
 
 def every_window(find, start, stop, span):
-    """windows(), each one too large read again smaller (for what no request waits on)."""
+    """windows() bounded in time, each one too large read again smaller (for a response that
+    streams, whose bytes cannot be taken back)."""
     while True:
         try:
-            yield from windows(find, start, stop, span)
+            yield from windows(find, start, stop, span, WINDOW_SECONDS)
             return
         except WindowTooLarge as smaller:
             start, span = smaller.edge, smaller.span
@@ -261,7 +263,7 @@ def batches(iterable, size=BATCH):
 
 # --- the build ------------------------------------------------------------------------------
 
-def _unbuilt(records, course_id, document):
+def _unbuilt(records, course_id, document, seconds):
     """(records, cursor after them) still to count: windows of createdAt back from the build's
     start, then the records without one. (A record created since is counted by its write, or
     by the build's last sweep; one whose createdAt is not a date is not seen.)"""
@@ -270,7 +272,7 @@ def _unbuilt(records, course_id, document):
     if cursor["before"] is None:
         return  # done: the last step was the records without a createdAt
     scan = windows(_course_window(records, course_id, "createdAt"), as_utc(cursor["before"]),
-                   figures.NO_TIME, timedelta(seconds=cursor["span"]))
+                   figures.NO_TIME, timedelta(seconds=cursor["span"]), seconds)
     for found, edge, span in scan:
         yield found, {"before": edge, "span": span.total_seconds()}
     yield list(records.find({"course": course_id, "createdAt": None}, figures.RECORD_FIELDS)), {"before": None}
@@ -278,21 +280,24 @@ def _unbuilt(records, course_id, document):
 
 def build(mount, course_id, document, token, deadline=None):
     """Count the course's records into the document being built, until done or `deadline`
-    (time.monotonic()); the document as it then is."""
+    (time.monotonic(); None: the operator's rebuild, to the end); the document as it then is."""
     kept, key, lectures = mount.figures, document["key"], tuple(document["lectures"])
     mine = {"_id": figures.course_key(course_id), "key": key, "claimedBy": token}
     records = mount.database.records_for_write()
+    seconds = None if deadline is None else WINDOW_SECONDS
     try:
-        for found, cursor in _unbuilt(records, course_id, document):
+        for found, cursor in _unbuilt(records, course_id, document, seconds):
             if not _count_window(kept, mine, key, lectures, found, cursor):
                 return figures.read_course(kept, course_id)  # another process took over
             if deadline is not None and time.monotonic() > deadline and cursor["before"] is not None:
                 return _release(kept, mine)
     except WindowTooLarge as smaller:
-        kept.collection().update_one(mine, {"$set": {"cursor": {"before": smaller.edge,
-                                                                "span": smaller.span.total_seconds()}}})
-        return _release(kept, mine)  # the next request (or the operator's loop) goes on
-    return _finish(mount, course_id, kept.collection().find_one(mine) or document, token)
+        # The next request goes on from here with a smaller window (if the embedded server,
+        # busy with the abandoned one, lets this through: else the build starts over later).
+        kept.collection().update_one(mine, {"$set": {"cursor": {"before": smaller.edge, "span": smaller.span.total_seconds()},
+                                                     "claim": None, "claimedBy": None}})
+        return figures.read_course(kept, course_id)
+    return _finish(mount, course_id, kept.collection().find_one(mine) or document, token, seconds)
 
 
 def _count_window(kept, mine, key, lectures, found, cursor):
@@ -339,15 +344,18 @@ def _release(kept, mine):
                                                  return_document=True)
 
 
-def _finish(mount, course_id, document, token):
+def _finish(mount, course_id, document, token, seconds):
     """The last step of a build: catch up with the writes made elsewhere since it began, then
     ready; the previous figures and the retired keys' documents go."""
     kept = mount.figures
     mine = {"_id": figures.course_key(course_id), "key": document["key"], "claimedBy": token}
-    late = timedelta(seconds=LATE_WRITE_SECONDS)
-    started, _finished, _edge = sweep_records(mount, course_id, document, as_utc(document["started"]) - late)
+    began = as_utc(document["started"]) - timedelta(seconds=LATE_WRITE_SECONDS)
+    started, finished, edge = sweep_records(mount, course_id, document, began, seconds=seconds)
+    # Caught up: exact as of the catch-up's start. Else (a window too large for a request) as
+    # of the build's start, which the scan read after, and the next request sweeps on.
+    done = {"asOf": started, "swept": started} if finished else {"asOf": began, "swept": began, "sweepFrom": edge}
     ready = kept.collection().find_one_and_update(
-        mine, {"$set": {"state": "ready", "asOf": started, "swept": started, "claim": None, "claimedBy": None},
+        mine, {"$set": {"state": "ready", **done, "claim": None, "claimedBy": None},
                "$unset": {"previous": "", "cursor": ""}}, return_document=True)
     if ready is None:
         return figures.read_course(kept, course_id)
@@ -360,9 +368,10 @@ def _finish(mount, course_id, document, token):
 
 # --- the sweep ------------------------------------------------------------------------------
 
-def sweep_records(mount, course_id, document, low, deadline=None):
+def sweep_records(mount, course_id, document, low, deadline=None, seconds=WINDOW_SECONDS):
     """Reconcile the records updated since `low`, a window of updatedAt at a time, until done
-    or `deadline`: (its start time, whether it finished, the updatedAt up to which it got)."""
+    or `deadline`: (its start time, whether it finished, the updatedAt up to which it got).
+    `seconds`: the time a window may take (upkeep.windows)."""
     key, lectures = document["key"], tuple(document["lectures"])
     started = now_ms()
     records = mount.database.records_for_write()
@@ -370,7 +379,7 @@ def sweep_records(mount, course_id, document, low, deadline=None):
     ahead = started + timedelta(seconds=LATE_WRITE_SECONDS)  # a writer's clock a little ahead
     try:
         for found, edge, _span in windows(_course_window(records, course_id, "updatedAt"), low, ahead,
-                                          FIRST_SPAN / 24):
+                                          FIRST_SPAN, seconds):
             for batch in batches(found):
                 _reconcile_batch(mount, course_id, key, lectures, batch)
             if deadline is not None and time.monotonic() > deadline:
@@ -400,7 +409,7 @@ def _swept(mount, course_id, document):
     interval = timedelta(seconds=mount.settings.summary_refresh)
     now = now_ms()
     swept = as_utc(document.get("swept")) or now
-    if now - swept < interval:
+    if now - swept < interval and document.get("sweepFrom") is None:
         return document
     kept = mount.figures
     token = _claim(kept, document)
