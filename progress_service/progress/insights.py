@@ -10,10 +10,11 @@ from dataclasses import dataclass
 
 from pymongo.errors import OperationFailure
 
+from . import stored
 from .catalog import CourseInfo
 from .exceptions import Forbidden, NotFound
 from .indexes import DASHBOARD, STUDENTS, names_an_index
-from .present import present
+from .present import RECORDS, oid, present
 from .service import ADMIN, COURSE_NOT_FOUND, may_read, ready
 
 log = logging.getLogger("progress_service")
@@ -95,7 +96,8 @@ def dashboard_query(user_id, readable=None):
 
 def readable_courses(mount, user_id):
     """(courses by id, ids the caller may still read) among those the caller has records of."""
-    course_ids = mount.database.records().distinct("course", {"user": user_id})
+    # A record's course that is not an id (an object, null) names no course.
+    course_ids = [cid for cid in mount.database.records().distinct("course", {"user": user_id}) if stored.is_key(cid)]
     courses = mount.catalog.courses(course_ids, user_id) if course_ids else {}
     if not mount.settings.enrollment_required:
         return courses, None
@@ -120,7 +122,8 @@ def dashboard(mount, user_id, page, limit):
     for raw in raws:
         # With enrollment off, a course deleted from the LMS keeps its place in the list (so
         # pages and total agree), shown with its id only and, having no lectures, 0 percent.
-        course = courses.get(raw["course"]) or CourseInfo(raw["course"])
+        course_id = stored.read(raw, "course", stored.key, RECORDS)
+        course = courses.get(course_id) or CourseInfo(course_id)
         shown = present(raw, course, None, user_id)
         items.append({key: shown[key] for key in DASHBOARD_KEYS})
     return Page(items, page, limit, total)
@@ -146,12 +149,13 @@ def students(mount, user_id, course_id, page, limit):
     query = {"course": course.id}
     raws = _records_of_page(mount, query, STUDENTS_SORT, STUDENTS, page, limit)
     total = mount.database.records().count_documents(query)
-    users = mount.catalog.users({raw["user"] for raw in raws})
+    student_ids = [stored.read(raw, "user", stored.key, RECORDS) for raw in raws]
+    users = mount.catalog.users({student for student in student_ids if student is not None})
     items = []
-    for raw in raws:
-        shown = present(raw, course, None, raw["user"])
-        user = users.get(raw["user"])
-        items.append({"user": {"_id": str(raw["user"]), "name": getattr(user, "name", None),
+    for raw, student in zip(raws, student_ids):
+        shown = present(raw, course, None, student)
+        user = users.get(student)
+        items.append({"user": {"_id": oid(student), "name": getattr(user, "name", None),
                                "email": getattr(user, "email", None)},
                       **{key: shown[key] for key in STUDENT_KEYS}})
     return Page(items, page, limit, total)
@@ -159,7 +163,7 @@ def students(mount, user_id, course_id, page, limit):
 
 def _first_entry_completed(lecture):
     """Expression: the first stored entry of `lecture` exists and its isCompleted is true."""
-    entries = {"$filter": {"input": {"$ifNull": ["$lectureProgress", []]}, "as": "entry",
+    entries = {"$filter": {"input": stored.array_expression("$lectureProgress"), "as": "entry",
                            "cond": {"$eq": ["$$entry.lecture", lecture]}}}
     flags = {"$map": {"input": entries, "as": "found",
                       "in": {"$eq": [{"$ifNull": ["$$found.isCompleted", False]}, True]}}}

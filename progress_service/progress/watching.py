@@ -7,6 +7,8 @@ with both sides rounded, computed exactly: 108 s of a 120 s lecture is 90 %.
 from dataclasses import replace
 from fractions import Fraction
 
+from .stored import seconds
+
 
 def exact(number):
     """A JSON or stored number as the exact decimal it was written as.
@@ -24,9 +26,9 @@ def _whole_ms(seconds):
 
 def watched_enough(complete_at, duration, watch_time):
     """Whether watching `watch_time` of a lecture of `duration` seconds completes it."""
-    if complete_at is None or watch_time is None or not isinstance(duration, (int, float)):
-        return False
-    if isinstance(duration, bool) or not duration > 0 or duration != duration:
+    # Only a finite positive duration: a host's Infinity (a live stream) or NaN completes nothing.
+    duration = seconds(duration)
+    if complete_at is None or watch_time is None or not duration:
         return False
     return _whole_ms(exact(watch_time)) >= _whole_ms(complete_at * exact(duration))
 
