@@ -94,11 +94,12 @@ def record_position(records, user_id, course_id, lecture_id, watch_time, now):
     It sets the lecture's first entry's watchTime and lastWatched and the record's times,
     and increments __v, so a concurrent versioned write notices it. It matches nothing
     (False: the caller takes the full path) when there is no record yet, no entry for the
-    lecture, or no numeric __v to increment.
+    lecture, no numeric __v to increment, or a stored time later than `now` (another
+    machine's clock runs ahead: the full path keeps times from running backwards).
     """
     result = records.update_one(
         {"user": user_id, "course": course_id, "lectureProgress.lecture": lecture_id,
-         "__v": {"$type": "number"}},
+         "__v": {"$type": "number"}, "updatedAt": {"$not": {"$gt": now}}, "lastAccessed": {"$not": {"$gt": now}}},
         {"$set": {"lectureProgress.$.watchTime": watch_time, "lectureProgress.$.lastWatched": now,
                   "lastAccessed": now, "updatedAt": now},
          "$inc": {"__v": 1}},
