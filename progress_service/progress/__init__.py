@@ -7,20 +7,27 @@ Importing this package registers nothing anywhere and opens no socket; mounting 
 nothing of the host's but the routes under its prefix (contract section 9). Each mount keeps
 its state in `app.extensions["progress"][name]`: its settings, database, catalog and outbox.
 """
+import logging
 from dataclasses import dataclass, field
 
+import pymongo
 from flask_jwt_extended import JWTManager
+from mongoengine.connection import ConnectionFailure as AliasUnavailable
+from pymongo.errors import PyMongoError
 
 from . import auth, settings as mount_settings, signals  # noqa: F401  (signals: re-exported for hosts)
 from .catalog import CourseInfo, HostCatalog, MongoCatalog, UserInfo, bind_catalog  # noqa: F401
 from .database import Database
 from .exceptions import MountError
-from .outbox import Outbox
+from .outbox import NoTransactions, Outbox  # noqa: F401  (NoTransactions: what start_background raises)
 from .relay import Relay
 from .openapi import SUFFIX as OPENAPI_SUFFIX, bp as openapi_bp
 from .routes import bp
 
+log = logging.getLogger("progress_service")
+
 EXTENSION_KEY = "progress"
+BOOT_CHECK_SECONDS = 2  # how long start-up asks the database whether it takes transactions
 DEFAULT_NAME = "progress"
 # Only used when the host has no JWTManager of its own (contract section 4).
 JWT_DEFAULTS = {
@@ -57,12 +64,19 @@ def start_background(app):
     """Start what runs beside the requests: each xAPI mount's relay, in this process.
 
     Call it after the fork (gunicorn's post_worker_init does, see docs/xapi.md); a mount's
-    first request starts its relay too. It first checks that the database takes transactions,
-    and raises (so a gunicorn worker fails to boot, saying why) when it does not.
+    first request starts its relay too. It first asks the database, briefly, whether it takes
+    transactions: a definite no raises NoTransactions (a gunicorn worker then fails to boot,
+    saying why). A database that does not answer is no reason to stop (contract section 12):
+    the relay starts anyway and asks again until it answers.
     """
     for mount in getattr(app, "extensions", {}).get(EXTENSION_KEY, {}).values():
         if mount.relay is not None:
-            mount.outbox.check_deployment()
+            try:
+                with pymongo.timeout(BOOT_CHECK_SECONDS):
+                    mount.outbox.check_deployment()
+            except (PyMongoError, AliasUnavailable) as exc:
+                log.warning("xAPI: the database did not answer at start-up (%s); the relay starts and "
+                            "checks again when it does", type(exc).__name__)
             mount.relay.ensure_started()
 
 
