@@ -75,7 +75,7 @@ class IndexGuard:
 
     CHECK_SECONDS = 30      # look again this often (an index may have been dropped)
     RECHECK_SECONDS = 10    # this often while writes are refused
-    BUILD_WAIT_SECONDS = 2  # a request waits this long for a build (an empty collection's is instant)
+    BUILD_WAIT_SECONDS = 5  # a request waits this long for a build (an empty collection's takes ms)
     BUILD_SECONDS = 3600    # a build's own budget
 
     def __init__(self):
