@@ -27,7 +27,7 @@ from pymongo.errors import PyMongoError
 
 from .lrs import Lrs
 from .outbox import NoTransactions
-from .rule import now_ms
+from .rule import as_utc, now_ms
 
 log = logging.getLogger("progress_service")
 
@@ -202,19 +202,25 @@ class Relay:
         for document, answer in failed:
             # Held against the statement only when the LRS took others meanwhile: in this pass,
             # or since the statement's previous try.
-            tried = document.get("triedAt")
+            tried = as_utc(document.get("triedAt"))
             strike = accepted or (tried is not None and self.accepted_at is not None and self.accepted_at > tried)
             self.outbox.failed(document, _reason(answer), strike, now, PARK_AFTER_STRIKES, PARK_AFTER_SECONDS)
         if not failed:
             return 0
-        if failed[-1][1].redirect:
+        if accepted:
+            wait = 0
+        elif len(failed) >= 2:
+            wait = self._backoff()  # the LRS takes nothing: wait before asking it again
+        else:
+            wait = IDLE_SECONDS  # one statement failed: it waits on its own (retryAt), the rest go on
+        last = failed[-1][1]
+        if last.redirect:
             log.warning("xAPI LRS answered HTTP %s pointing to %s: redirects are not followed (the credentials "
                         "would go along); set PROGRESS_XAPI_ENDPOINT to where the LRS now is",
-                        failed[-1][1].status, failed[-1][1].location or "nowhere (no Location)")
-        if accepted or len(failed) < 2:
-            return 0 if accepted else IDLE_SECONDS  # the failed ones wait on their own
-        wait = self._backoff()
-        log.warning("xAPI delivery failed (%s); statements wait, next try in %.0f s", _reason(failed[-1][1]), wait)
+                        last.status, last.location or "nowhere (no Location)")
+        else:
+            log.warning("xAPI delivery failed (%s); %d statement(s) held back with their records, next pass in "
+                        "%.0f s", _reason(last), len(failed), wait)
         return wait
 
     def _backoff(self):
