@@ -46,9 +46,10 @@ TRANSIENT = frozenset({401, 403, 404, 405, 407, 408, 425, 429})
 
 
 def transient(answer):
-    """Whether an Answer means "try again later" (no answer, a redirect, a 5xx, TRANSIENT)."""
+    """Whether an Answer means "try again later": no answer, a 2xx other than 200/204 (not the
+    answer to a POST of statements), a redirect, a 5xx, TRANSIENT."""
     status = answer.status
-    return status is None or answer.redirect or status >= 500 or status in TRANSIENT
+    return status is None or status < 400 or status >= 500 or status in TRANSIENT
 
 
 def backoff(failures):
