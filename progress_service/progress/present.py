@@ -44,11 +44,6 @@ def oid(value):
     return None if value is None else str(value)
 
 
-def _entry(raw, son, key, kind):
-    """An entry's `key` as `kind` (stored.py): a value of the wrong type is absent, logged once."""
-    return stored.read(son, key, kind, RECORDS, raw.get("_id"), f"lectureProgress.{key}")
-
-
 def _time(raw, key):
     """A record's time field, or None (a value that is not a time: absent, logged once)."""
     return iso_time(stored.read(raw, key, stored.moment, RECORDS))
@@ -72,8 +67,9 @@ def lecture_states(raw, lecture_ids, known=None):
             if first_open is None:
                 first_open = (lecture, 0)
             continue
-        watch_time = js_number(_entry(raw, son, "watchTime", stored.seconds))
-        watched = _entry(raw, son, "lastWatched", stored.moment)
+        # A value of the wrong type is absent, logged once (stored.py).
+        watch_time = js_number(stored.read(son, "watchTime", stored.seconds, RECORDS, raw, "lectureProgress.watchTime"))
+        watched = stored.read(son, "lastWatched", stored.moment, RECORDS, raw, "lectureProgress.lastWatched")
         done = entry_done(son)
         append({"lecture": str(lecture), "isCompleted": done, "watchTime": watch_time,
                 "lastWatched": iso_time(watched)})

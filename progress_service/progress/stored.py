@@ -42,17 +42,18 @@ def _described(value):
     return f"of type {type(value).__name__}"
 
 
-def read(document, field, kind, collection, document_id=None, label=None):
+def read(document, field, kind, collection, owner=None, label=None):
     """document[field] as `kind` (missing or null: None; unusable: None, logged once).
 
-    `document_id` names the document in the log (default its `_id`); `label` the field.
+    `owner`: the stored document it is part of (an entry's record), whose `_id` the log names;
+    `label`: the field's name in the log.
     """
     value = document.get(field)
     if value is None:
         return None
     found = kind(value)
     if found is None:
-        odd(collection, label or field, document.get("_id") if document_id is None else document_id, value)
+        odd(collection, label or field, (document if owner is None else owner).get("_id"), value)
     return found
 
 
@@ -93,8 +94,10 @@ def ids(document, field, collection):
 
 def seconds(value):
     """A finite number of seconds, not negative (a bool, NaN, Infinity, text: None)."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0:
-        return value
+    if isinstance(value, float):
+        return value if 0 <= value < math.inf else None  # NaN compares false
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if value >= 0 else None
     return None
 
 
