@@ -10,6 +10,7 @@ Against the real wire server, which decides what `$in`, `$filter` and the filter
 """
 import json
 import logging
+import time
 
 import pytest
 from bson import ObjectId
@@ -47,7 +48,8 @@ FIELDS = [
     ("courseprogresses", "user"), ("courseprogresses", "course"), ("courseprogresses", "lectureProgress"),
     ("courseprogresses", "lectureProgress.0"), ("courseprogresses", "lectureProgress.0.lecture"),
     ("courseprogresses", "lectureProgress.0.isCompleted"), ("courseprogresses", "lectureProgress.0.watchTime"),
-    ("courseprogresses", "lectureProgress.0.lastWatched"), ("courseprogresses", "lastAccessed"),
+    ("courseprogresses", "lectureProgress.0.lastWatched"), ("courseprogresses", "lectureProgress.0.played"),
+    ("courseprogresses", "lectureProgress.0.positionAt"), ("courseprogresses", "lastAccessed"),
     ("courseprogresses", "createdAt"), ("courseprogresses", "updatedAt"), ("courseprogresses", "completedAt"),
     ("courseprogresses", "__v"), ("courseprogresses", "isCompleted"), ("courseprogresses", "completionPercentage"),
 ]
@@ -112,9 +114,13 @@ class Case:
                 self.call("GET", f"{course}/students", self.instructor)]
 
     def writes(self):
-        """Every write endpoint, as the student: positions (minimal and full), a flag, a batch, complete, reset."""
+        """Every write endpoint, as the student: heartbeats and positions (minimal and full), a flag, a batch,
+        complete, reset."""
         course, (first, second) = f"/{self.course}", self.lectures
-        return [self.call("PATCH", f"{course}/lectures/{second}", self.student, {"watchTime": 42}, minimal=True),
+        heartbeat = {"watchTime": 20, "played": [[0, 20]], "at": int(time.time() * 1000)}  # the player module's
+        return [self.call("PATCH", f"{course}/lectures/{first}", self.student, heartbeat, minimal=True),
+                self.call("PATCH", f"{course}/lectures/{first}", self.student, heartbeat),
+                self.call("PATCH", f"{course}/lectures/{second}", self.student, {"watchTime": 42}, minimal=True),
                 self.call("PATCH", f"{course}/lectures/{second}", self.student, {"watchTime": 43}),
                 self.call("PATCH", f"{course}/lectures/{first}", self.student, {"isCompleted": True}),
                 self.call("PATCH", f"{course}/lectures", self.student,

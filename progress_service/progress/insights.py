@@ -53,7 +53,7 @@ class Summary:
         """The figures as the client sees them."""
         return {"students": self.students, "completed": self.completed,
                 "averagePercentage": self.average_percentage,
-                "lectures": [{"lecture": str(row["lecture"]), "title": row["title"], "completed": row["completed"]}
+                "lectures": [{"lecture": oid(row["lecture"]), "title": row["title"], "completed": row["completed"]}
                              for row in self.lectures]}
 
 
