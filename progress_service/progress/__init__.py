@@ -21,7 +21,7 @@ from .catalog import CourseInfo, HostCatalog, MongoCatalog, UserInfo, bind_catal
 from .database import Database
 from .exceptions import MountError
 from .ids import parse_object_id
-from .outbox import NoTransactions, Outbox  # noqa: F401  (NoTransactions: what start_background raises)
+from .outbox import NoTransactions, Outbox
 from .relay import Relay
 from .openapi import SUFFIX as OPENAPI_SUFFIX, bp as openapi_bp
 from .routes import bp
@@ -34,7 +34,7 @@ BOOT_CHECK_SECONDS = 2  # how long start-up asks the database whether it takes t
 DEFAULT_NAME = "progress"
 
 __all__ = ["Progress", "Mount", "MountError", "CourseInfo", "UserInfo", "MongoCatalog", "parse_object_id", "signals",
-           "mount_of", "start_background", "stop_background"]
+           "mount_of", "start_background", "stop_background", "NoTransactions"]
 
 
 @dataclass
