@@ -1,5 +1,8 @@
 """gunicorn settings for `make run` and production (`gunicorn -c scripts/gunicorn.conf.py wsgi:app`)."""
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 # Longer than the driver's timeouts (3 s server selection, 6 s per operation), so a database
 # outage answers 503 instead of getting a worker killed.
@@ -30,6 +33,39 @@ logconfig_dict = {
     },
     "handlers": {"stdout": {"()": "progress_service.standalone.logs.StdoutHandler"}},
 }
+
+
+# /metrics sums every worker's counts through files in one directory (prometheus_client's
+# multiprocess mode), chosen before the app (or prometheus_client) is imported: the operator's
+# PROMETHEUS_MULTIPROC_DIR, else a temporary one of this server's own. Read again on a reload
+# (SIGHUP), when the variable is already set, so the directory stays the same.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="progress-metrics-")
+    os.environ["PROGRESS_METRICS_DIR_IS_OURS"] = "1"
+
+
+def on_starting(server):
+    """Start the metrics from an empty directory: an earlier run's files would be added in."""
+    directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+
+
+def child_exit(server, worker):
+    """A worker is gone (exited, or killed: SIGKILL included): drop its live gauges from /metrics.
+
+    Its counters stay in the directory, so the sums over workers never go down.
+    """
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """Remove the metrics directory when it was a temporary one of ours."""
+    if os.environ.get("PROGRESS_METRICS_DIR_IS_OURS"):
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 
 def post_worker_init(worker):

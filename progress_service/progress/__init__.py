@@ -6,12 +6,13 @@
 Importing this package registers nothing anywhere and opens no socket; mounting it changes
 nothing of the host's but the routes under its prefix (contract section 9). Each mount keeps
 its state in `app.extensions["progress"][name]`: its settings, database, catalog and outbox.
+It counts for Prometheus only when asked: `Progress(app, metrics=registry)` (section 13).
 """
 from dataclasses import dataclass, field
 
 from flask_jwt_extended import JWTManager
 
-from . import auth, settings as mount_settings, signals  # noqa: F401  (signals: re-exported for hosts)
+from . import auth, metrics as mount_metrics, settings as mount_settings, signals  # noqa: F401  (signals: re-exported for hosts)
 from .catalog import CourseInfo, HostCatalog, MongoCatalog, UserInfo, bind_catalog  # noqa: F401
 from .database import Database
 from .exceptions import MountError
@@ -44,6 +45,8 @@ class Mount:
     catalog: object
     outbox: Outbox = None
     relay: Relay = None
+    # What it counts for operators (metrics.OFF unless the host passed metrics=).
+    metrics: mount_metrics.NoMetrics = mount_metrics.OFF
     # The OpenAPI document as served, by script root (built on first request).
     openapi_cache: dict = field(default_factory=dict)
 
@@ -76,17 +79,20 @@ def stop_background(app):
 class Progress:
     """Mounts the progress blueprint; reuses the host's JWTManager and MongoEngine connection."""
 
-    def __init__(self, app=None, *, url_prefix=None, catalog=None, name=DEFAULT_NAME):
+    def __init__(self, app=None, *, url_prefix=None, catalog=None, name=DEFAULT_NAME, metrics=None):
         """Remember the defaults for init_app; mount at once when given an app."""
         self.url_prefix = url_prefix
         self.catalog = catalog
         self.name = name
+        self.metrics = metrics
         if app is not None:
             self.init_app(app)
 
-    def init_app(self, app, url_prefix=None, catalog=None, name=None):
+    def init_app(self, app, url_prefix=None, catalog=None, name=None, metrics=None):
         """Register the blueprint under `url_prefix` (default /api/v1/progress) as `name`.
 
+        `metrics`: a prometheus_client CollectorRegistry to count into, True for the library's
+        default registry, None for no counting (the default); the host serves it itself.
         Raises MountError (no I/O: nothing connects yet) when the mount cannot work: no
         database, a name already mounted on this app, or an unusable setting.
         """
@@ -97,16 +103,19 @@ class Progress:
                              f"mount another name (Progress(app, url_prefix=..., name=...))")
         try:
             config = mount_settings.read(app.config)
-        except ValueError as exc:
+            counts = mount_metrics.for_mount(metrics if metrics is not None else self.metrics)
+        except (ValueError, TypeError) as exc:
             raise MountError(str(exc)) from exc
-        database = Database(config)
+        database = Database(config, event_listeners=counts.command_listeners)
         catalog = bind_catalog(catalog or self.catalog, database)
         prefix = url_prefix or self.url_prefix or mount_settings.DEFAULT_PREFIX
-        mount = Mount(name, prefix, config, database, catalog)
+        mount = Mount(name, prefix, config, database, catalog, metrics=counts)
         if config.xapi is not None:
             # Objects only: no thread and no socket until start_background() or a request.
-            mount.outbox = Outbox(config, database)
+            mount.outbox = Outbox(config, database, counts)
             mount.relay = Relay(mount.outbox, config.xapi)
+        if counts is not mount_metrics.OFF:
+            counts.watch(mount)
         if "flask-jwt-extended" not in app.extensions:
             self._own_jwt(app)
         app.extensions[EXTENSION_KEY] = {**mounts, name: mount}

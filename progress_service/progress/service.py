@@ -6,7 +6,6 @@ retry: the rule computes from what this attempt read, so a write that lost a rac
 from a fresh read rather than stored stale. The one exception is a position-only update
 with a minimal answer, which needs no read (store.record_position).
 """
-import logging
 import random
 import time
 from dataclasses import dataclass, replace
@@ -17,8 +16,6 @@ from .models import ProgressServiceRecord
 from .rule import now_ms
 from .present import present
 from .watching import resolve_flags, watched_enough
-
-log = logging.getLogger("progress_service")
 
 MAX_ATTEMPTS = 30
 ADMIN = "admin"
@@ -37,6 +34,7 @@ class LectureChange:
     lecture: object
     is_completed: bool = None
     watch_time: float = None
+    by_watching: bool = False  # the flag was set by watching far enough (watching.py), not sent
 
 
 @dataclass
@@ -154,13 +152,15 @@ class Write:
     was_percentage: int
     was_completed: bool
     now: object
+    watched: frozenset = frozenset()
 
 
-def write(mount, user_id, course, change, create=False, legacy_first=False):
+def write(mount, user_id, course, change, create=False, legacy_first=False, watched=frozenset()):
     """Apply `change(lectures, indexes, now)` in one conditional write, retrying lost races.
 
     `create`: a missing record is created (all lectures not completed) and then changed,
-    unless `legacy_first`, which stores it unchanged as the original LMS did.
+    unless `legacy_first`, which stores it unchanged as the original LMS did. `watched`: the
+    lectures whose flag watching set (counted apart from explicit completions).
     """
     mount.database.indexes.require_unique()
     records = mount.database.records_for_write()
@@ -179,11 +179,15 @@ def write(mount, user_id, course, change, create=False, legacy_first=False):
             change(lectures, indexes, now)
         record.last_accessed = record.updated_at = now
         store.apply_rule(record)
-        done = Write(record, course, lectures.newly_completed(lecture_ids), was_percentage, was_completed, now)
+        done = Write(record, course, lectures.newly_completed(lecture_ids), was_percentage, was_completed, now,
+                     frozenset(watched))
         if _store(mount, records, done):
             _announce(done)
+            mount.metrics.write_stored(done)
             return done
+        mount.metrics.write_retried()
         _backoff(attempt)
+    mount.metrics.write_given_up()
     raise Conflict("The record is being changed by other requests; retry", headers={"Retry-After": "1"})
 
 
@@ -200,22 +204,9 @@ def _announce(done):
     record = done.record
     ids = {"user_id": record.user, "course_id": record.course, "progress": record}
     for lecture in done.completed_lectures:
-        _send(signals.lecture_completed, lecture_id=lecture, **ids)
+        signals.send(signals.lecture_completed, lecture_id=lecture, **ids)
     if record.is_completed and not done.was_completed:
-        _send(signals.course_completed, **ids)
-
-
-def _send(signal, **kwargs):
-    """Send an event; a failing receiver is logged, never turned into a failed request.
-
-    The write is already stored: answering 500 would make the client retry a change that
-    succeeded, and the host's bug is theirs to see in the log.
-    """
-    for receiver in signal.receivers_for(None):
-        try:
-            receiver(None, **kwargs)
-        except Exception:  # noqa: BLE001  (any receiver bug)
-            log.exception("a receiver of %s failed", signal.name)
+        signals.send(signals.course_completed, **ids)
 
 
 def _set_lecture(lectures, index, change, now):
@@ -244,7 +235,8 @@ def mark_lecture(mount, user_id, course_id, change, minimal=False):
     def apply(lectures, indexes, now):
         _set_lecture(lectures, indexes[change.lecture], change, now)
 
-    done = write(mount, user_id, course, apply, create=True, legacy_first=mount.settings.legacy_first_patch)
+    done = write(mount, user_id, course, apply, create=True, legacy_first=mount.settings.legacy_first_patch,
+                 watched={change.lecture} if change.by_watching else ())
     return _answer_write(mount, done, user_id, caller, minimal)
 
 
@@ -266,7 +258,7 @@ def _record_position(mount, user_id, course_id, change):
     if not place.in_course:
         raise InvalidInput(NOT_IN_COURSE, errors={"lectureId": [NOT_IN_COURSE]})
     if watched_enough(mount.settings.complete_at, place.duration, change.watch_time):
-        return replace(change, is_completed=True)
+        return replace(change, is_completed=True, by_watching=True)
     mount.database.indexes.require_unique()
     stored = store.record_position(mount.database.records_for_write(), user_id, course_id, change.lecture,
                                    change.watch_time, now_ms())
@@ -285,7 +277,7 @@ def mark_lectures(mount, user_id, course_id, changes, minimal=False):
         for change in changes:
             _set_lecture(lectures, indexes[change.lecture], change, now)
 
-    done = write(mount, user_id, course, apply, create=True)
+    done = write(mount, user_id, course, apply, create=True, watched={c.lecture for c in changes if c.by_watching})
     return _answer_write(mount, done, user_id, caller, minimal)
 
 
@@ -320,6 +312,6 @@ def reset_course(mount, user_id, course_id, minimal=False):
     done = write(mount, user_id, course, apply)
     if changed.get("any"):
         record = done.record
-        _send(signals.progress_reset, user_id=record.user, course_id=record.course, progress=record)
+        signals.send(signals.progress_reset, user_id=record.user, course_id=record.course, progress=record)
     return _answer_write(mount, done, user_id, caller, minimal, RESET_MESSAGE)
 

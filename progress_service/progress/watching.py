@@ -42,6 +42,6 @@ def resolve_flags(mount, changes):
     if complete_at is None or not candidates:
         return changes
     durations = mount.catalog.lecture_durations(candidates)
-    return [replace(c, is_completed=True)
+    return [replace(c, is_completed=True, by_watching=True)
             if c.is_completed is None and watched_enough(complete_at, durations.get(c.lecture), c.watch_time)
             else c for c in changes]

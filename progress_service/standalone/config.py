@@ -41,6 +41,7 @@ def from_env(environ=None):
         "PROGRESS_COMPLETE_AT": env.get("PROGRESS_COMPLETE_AT", DEFAULTS["PROGRESS_COMPLETE_AT"]),
         "PROGRESS_VAR_DIR": env.get("PROGRESS_VAR_DIR", "var"),
         "MONGODB_WRITE_CONCERN": env.get("MONGODB_WRITE_CONCERN", "majority"),
+        "PROGRESS_METRICS": flag(env.get("PROGRESS_METRICS", "on")),
     }
     config.update({key: env[key] for key in OPTIONAL if env.get(key)})
     return config
