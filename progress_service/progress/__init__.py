@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from flask_jwt_extended import JWTManager
 
-from . import auth, metrics as mount_metrics, settings as mount_settings, signals  # noqa: F401  (signals: re-exported for hosts)
+from . import auth, metrics as mount_metrics, privacy, settings as mount_settings, signals  # noqa: F401  (signals: re-exported for hosts)
 from .catalog import CourseInfo, HostCatalog, MongoCatalog, UserInfo, bind_catalog  # noqa: F401
 from .database import Database
 from .exceptions import MountError
@@ -49,6 +49,18 @@ class Mount:
     metrics: mount_metrics.NoMetrics = mount_metrics.OFF
     # The OpenAPI document as served, by script root (built on first request).
     openapi_cache: dict = field(default_factory=dict)
+
+    def export_user(self, user_id):
+        """Every record of a user and their statements still waiting for the LRS, JSON-ready."""
+        return privacy.export_user(self, user_id)
+
+    def erase_user(self, user_id):
+        """Delete a user's records and their waiting statements (a host's retirement code calls it)."""
+        return privacy.erase_user(self, user_id)
+
+    def erase_course(self, course_id):
+        """Delete a course's records and their waiting statements."""
+        return privacy.erase_course(self, course_id)
 
 
 def mount_of(app, name=DEFAULT_NAME):

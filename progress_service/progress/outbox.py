@@ -82,7 +82,9 @@ class Outbox:
         """The outbox documents of a stored write (none for a write that changes no figure)."""
         built = xapi.statements_for(self.settings.xapi.homepage, done)
         record = done.record
-        return [{"_id": statement["id"], "record": record.id, "version": record.version, "seq": seq,
+        # `user` and `course` let an erase find statements whose record is already gone (privacy.py).
+        return [{"_id": statement["id"], "record": record.id, "user": record.user, "course": record.course,
+                 "version": record.version, "seq": seq,
                  "kind": kind, "createdAt": done.now, "state": PENDING, "attempts": 0,
                  "body": xapi.encode(statement)}
                 for seq, (kind, _lecture, statement) in enumerate(built)]

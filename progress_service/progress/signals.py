@@ -4,8 +4,10 @@ Receivers get `sender` None (the service has no Flask in it) and keyword argumen
 record's events get `user_id`, `course_id` (ObjectIds) and `progress` (the stored record, a
 ProgressServiceRecord: `completion_percentage`, `is_completed`, `completed_at`, `version`,
 `lecture_progress`, whose entries have `lecture`, `is_completed`, `watch_time`,
-`last_watched`); `lecture_completed` also gets `lecture_id`. The signals are the process's: a
-receiver serving several apps tells them apart by `flask.current_app`.
+`last_watched`); `lecture_completed` also gets `lecture_id`. An erase (contract section 13)
+sends `user_erased` with `user_id`, or `course_erased` with `course_id`, and both with
+`records` and `statements` (how many were deleted; 0 when erasing again). The signals are the
+process's: a receiver serving several apps tells them apart by `flask.current_app`.
 """
 import logging
 
@@ -17,6 +19,8 @@ _events = Namespace()
 lecture_completed = _events.signal("lecture-completed")
 course_completed = _events.signal("course-completed")
 progress_reset = _events.signal("progress-reset")
+user_erased = _events.signal("user-erased")
+course_erased = _events.signal("course-erased")
 
 
 def send(signal, **kwargs):

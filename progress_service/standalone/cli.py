@@ -1,4 +1,5 @@
-"""`flask --app wsgi progress ...`: tokens, demo data and indexes for operators and QA."""
+"""`flask --app wsgi progress ...`: tokens, demo data, indexes, xAPI and a person's data, for
+operators and QA."""
 import json
 import re
 import shlex
@@ -11,11 +12,13 @@ from bson import ObjectId
 from flask import current_app
 from flask.cli import AppGroup
 from flask_jwt_extended import create_access_token
+from marshmallow import ValidationError
 from pymongo.errors import PyMongoError
 
 from ..progress import mount_of
 from ..progress.envelope import UNAVAILABLE
 from ..progress.models import now_ms
+from ..progress.schemas import ObjectIdString
 
 progress_cli = AppGroup("progress", help="Course-progress service helpers.")
 OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}")
@@ -167,3 +170,42 @@ def xapi_retry_command():
     mount.relay.send_due(owner=f"cli:{ObjectId()}")
     status = mount.outbox.status()
     click.echo(json.dumps({"retried": retried, **status}))
+
+
+# --- a person's data (contract section 13) -------------------------------------------------
+
+def _path_id(text, hint):
+    """An id given on the command line, read as the API reads ids in paths."""
+    try:
+        return ObjectIdString().deserialize(text)
+    except ValidationError as exc:
+        raise click.BadParameter("must be a 24-hex ObjectId", param_hint=hint) from exc
+
+
+@progress_cli.command("export-user")
+@click.argument("user_id")
+@needs_database
+def export_user_command(user_id):
+    """Print USER_ID's progress records and their statements still waiting for the LRS, as JSON."""
+    click.echo(json.dumps(mount_of(current_app).export_user(_path_id(user_id, "USER_ID")), indent=2))
+
+
+def _erased_line(erased):
+    """The one line an erase prints: counts only, nothing about the person."""
+    return f"erased {erased.records} progress records and {erased.statements} statements waiting for the LRS"
+
+
+@progress_cli.command("erase-user")
+@click.argument("user_id")
+@needs_database
+def erase_user_command(user_id):
+    """Delete USER_ID's progress records and their waiting statements (running again is harmless)."""
+    click.echo(_erased_line(mount_of(current_app).erase_user(_path_id(user_id, "USER_ID"))))
+
+
+@progress_cli.command("erase-course")
+@click.argument("course_id")
+@needs_database
+def erase_course_command(course_id):
+    """Delete COURSE_ID's progress records and their waiting statements (running again is harmless)."""
+    click.echo(_erased_line(mount_of(current_app).erase_course(_path_id(course_id, "COURSE_ID"))))
