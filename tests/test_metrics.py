@@ -3,8 +3,13 @@ which registry. The served side (gunicorn's workers summed, a real Prometheus) i
 tests/test_metrics_served.py.
 """
 import gc
+import re
+import shutil
+import subprocess
 import threading
+from pathlib import Path
 
+import mongoengine
 import pytest
 from bson import ObjectId
 from flask import Flask
@@ -20,6 +25,8 @@ from .prometheus import assert_no_ids_in
 from .support import PREFIX, SECRET, WIRE, Api, Lms, close_mounts, mounted_database, utc_ms
 from .unreachable import refused_endpoint
 
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+OPERATIONS = DOCS / "operations.md"
 COURSE = f"{PREFIX}/<course_id>"
 LECTURE = f"{PREFIX}/<course_id>/lectures/<lecture_id>"
 
@@ -153,6 +160,33 @@ def test_two_mounts_with_their_own_registries_count_separately(db_uri):
         close_mounts(host)
 
 
+@WIRE
+def test_a_hosts_connection_is_timed_only_when_the_host_gave_it_the_listener(db_uri):
+    """The host's MongoEngine connection was made before the mount: its commands are timed only
+    if the host passed the registry's listeners when connecting; requests are counted either way."""
+    counted = {}
+    for given in (False, True):
+        registry = CollectorRegistry()
+        listeners = list(metrics.for_registry(registry).command_listeners) if given else []
+        mongoengine.connect(alias="host-metrics", host=db_uri, tz_aware=True, uuidRepresentation="standard",
+                            event_listeners=listeners)
+        try:
+            host = Flask("host")
+            host.config.update(JWT_SECRET_KEY=SECRET, PROGRESS_DB_ALIAS="host-metrics")
+            mount = Progress().init_app(host, metrics=registry)
+            assert mount.database.uses_host_connection
+            lms = Lms(mount.database.db())
+            user = lms.user()
+            course, lectures = lms.course(1)
+            assert Api(host.test_client(), user).patch(course, lectures[0], {"isCompleted": True}).status_code == 200
+            assert samples(registry, "progress_http_requests_total") == {(LECTURE, "PATCH", "200"): 1}
+            counted[given] = samples(registry, "progress_db_command_duration_seconds_count")
+        finally:
+            mongoengine.disconnect("host-metrics")
+    assert counted[False] == {}
+    assert counted[True][("insert", "courseprogresses")] == 1 and counted[True][("insert", "users")] == 1
+
+
 def test_many_apps_and_mounts_on_shared_registries_never_clash():
     """Apps made again and again (a test suite), several mounts on one registry and on the
     library's default one: no "Duplicated timeseries", counts shared, one figure per mount name."""
@@ -279,3 +313,57 @@ def test_requests_in_progress_is_a_live_count(app, lms, monkeypatch):
         release.set()
         writer.join(10)
     assert samples(registry_of(app), "progress_http_requests_in_progress") == {(): 0}
+
+
+def test_the_documented_alerting_rules_are_valid(tmp_path):
+    """docs/operations.md's rule file passes `promtool check rules` and names only our metrics."""
+    text = OPERATIONS.read_text()
+    rules = re.search(r"\*\*Alerting rules\*\*.*?```yaml\n(.*?)```", text, re.S).group(1)
+    path = tmp_path / "rules.yml"
+    path.write_text(rules)
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool comes with Debian's prometheus (scripts/system_deps.sh)"
+    checked = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "SUCCESS: 5 rules found" in checked.stdout
+    documented = set(re.findall(r"^\| `(progress_[a-z_]+)`", text, re.M))
+    assert set(re.findall(r"progress_[a-z_]+", rules)) <= documented
+
+
+def test_the_documented_metrics_are_the_ones_served(app, client, lms):
+    """docs/operations.md's metrics table names what /metrics serves (the outbox's figures only
+    with xAPI on, the text format's `_created` companions aside)."""
+    user = lms.user()
+    course, lectures = lms.course(1)
+    assert Api(client, user).patch(course, lectures[0], {"isCompleted": True}).status_code == 200
+    documented = set(re.findall(r"^\| `(progress_[a-z_]+)`", OPERATIONS.read_text(), re.M))
+    served = {family.name + ("_total" if family.type == "counter" else "")
+              for family in text_string_to_metric_families(client.get("/metrics").get_data(as_text=True))
+              if not family.name.endswith("_created")}
+    outbox = {"progress_xapi_statements_waiting", "progress_xapi_statements_parked",
+              "progress_xapi_oldest_waiting_age_seconds"}
+    assert documented == served | outbox
+
+
+@WIRE
+def test_the_documented_host_serves_its_own_metrics(db_uri, monkeypatch):
+    """docs/mounting.md's host that counts for Prometheus, as written: its own route serves
+    the mount's counts."""
+    block = next(block for block in re.findall(r"```python\n(.*?)```", (DOCS / "mounting.md").read_text(), re.S)
+                 if block.startswith("# lms.py (counting for Prometheus)"))
+    monkeypatch.setenv("JWT_SECRET_KEY", SECRET)
+    monkeypatch.setenv("MONGODB_URI", db_uri)
+    host = {"__name__": "lms"}
+    exec(compile(block, "docs/mounting.md [counting]", "exec"), host)  # noqa: S102 - the doc's own example
+    app = host["app"]
+    try:
+        lms = Lms(mount_of(app).database.db())
+        user = lms.user()
+        course, _lectures = lms.course(1)
+        assert Api(app.test_client(), user).get(course).status_code == 404
+        text = app.test_client().get("/internal/metrics").get_data(as_text=True)
+        counted = [(sample.labels, sample.value) for family in text_string_to_metric_families(text)
+                   for sample in family.samples if sample.name == "progress_http_requests_total"]
+        assert counted == [({"route": COURSE, "method": "GET", "status": "404"}, 1)]
+    finally:
+        close_mounts(app)
