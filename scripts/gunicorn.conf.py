@@ -36,17 +36,21 @@ logconfig_dict = {
 
 
 # /metrics sums every worker's counts through files in one directory (prometheus_client's
-# multiprocess mode), chosen before the app (or prometheus_client) is imported: the operator's
-# PROMETHEUS_MULTIPROC_DIR, else a temporary one of this server's own. Read again on a reload
-# (SIGHUP), when the variable is already set, so the directory stays the same.
-if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="progress-metrics-")
-    os.environ["PROGRESS_METRICS_DIR_IS_OURS"] = "1"
+# multiprocess mode), which must be in the environment before anything imports
+# prometheus_client: the logging set-up below imports the service's package, and --preload the
+# app, both before any server hook runs, so it is chosen here, as the file is read. The
+# operator's PROMETHEUS_MULTIPROC_DIR (scripts/run.sh: var/metrics), else a temporary one of
+# this server's own; on a reload (SIGHUP) the variable is set, so the directory stays.
+METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+TEMPORARY_METRICS_DIR = "PROGRESS_METRICS_DIR_IS_TEMPORARY"
+if not os.environ.get(METRICS_DIR):
+    os.environ[METRICS_DIR] = tempfile.mkdtemp(prefix="progress-metrics-")
+    os.environ[TEMPORARY_METRICS_DIR] = "1"
 
 
 def on_starting(server):
     """Start the metrics from an empty directory: an earlier run's files would be added in."""
-    directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    directory = Path(os.environ[METRICS_DIR])
     directory.mkdir(parents=True, exist_ok=True)
     for stale in directory.glob("*.db"):
         stale.unlink()
@@ -64,8 +68,8 @@ def child_exit(server, worker):
 
 def on_exit(server):
     """Remove the metrics directory when it was a temporary one of ours."""
-    if os.environ.get("PROGRESS_METRICS_DIR_IS_OURS"):
-        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+    if os.environ.get(TEMPORARY_METRICS_DIR):
+        shutil.rmtree(os.environ[METRICS_DIR], ignore_errors=True)
 
 
 def post_worker_init(worker):

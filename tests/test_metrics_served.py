@@ -4,6 +4,8 @@ traffic the test sent. A worker killed with SIGKILL takes nothing from the sums.
 """
 import os
 import signal
+import tempfile
+from pathlib import Path
 
 import pymongo
 import pytest
@@ -15,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from .clients import Scenario, in_parallel, wait_for
 from .prometheus import Prometheus, assert_no_ids_in
 from .serving import Gunicorn, SlowRequest
-from .support import PREFIX
+from .support import PREFIX, make_token
 
 pytestmark = [pytest.mark.wire, pytest.mark.slow]
 COURSE = f"{PREFIX}/<course_id>"
@@ -109,3 +111,21 @@ def test_metrics_off_is_a_json_404_under_gunicorn(wire_server, tmp_path):
         assert answer.status_code == 404
         assert answer.headers["Content-Type"] == "application/json"
         assert answer.json() == {"status": "fail", "message": "Not found"}
+
+
+def test_without_a_directory_gunicorn_makes_one_even_with_preload(wire_server, tmp_path):
+    """Plain `gunicorn -c scripts/gunicorn.conf.py --preload`: a temporary directory of its own,
+    chosen before the app is imported in the master, the sums right, removed at exit."""
+    token = make_token(ObjectId())
+    with Gunicorn(tmp_path, wire_server.uri(f"plain_{ObjectId()}"), workers=2, preload=True) as server:
+        assert in_parallel([lambda: server.call("GET", str(ObjectId()), token=token).status_code] * 12, 4) == [404] * 12
+        served_by = {line["pid"] for line in server.log_lines() if line.get("path", "").startswith(PREFIX)}
+        assert len(served_by) == 2
+        for _ in range(4):  # whichever worker serves the scrape, it counts both
+            text = requests.get(server.url + "/metrics", timeout=10).text
+            counted = [sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+                       if sample.name == "progress_http_requests_total"]
+            assert counted == [12]
+        [directory] = {path.parent for pid in served_by
+                       for path in Path(tempfile.gettempdir()).glob(f"progress-metrics-*/counter_{pid}.db")}
+    assert not directory.exists(), "the temporary directory went with the server"

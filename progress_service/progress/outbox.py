@@ -14,8 +14,8 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from . import store, xapi
-from .metrics import DELIVERED, FAILED, OFF, PARKED
 from .exceptions import Unavailable
+from .metrics import DELIVERED, FAILED, OFF, PARKED
 from .rule import now_ms
 
 log = logging.getLogger("progress_service")
