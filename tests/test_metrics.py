@@ -21,6 +21,7 @@ from progress_service.progress import MountError, Progress, metrics, mount_of, s
 from progress_service.progress.database import IndexGuard
 
 from .clients import wait_for
+from .lrs_proxy import LrsProxy
 from .prometheus import assert_no_ids_in
 from .support import PREFIX, SECRET, WIRE, Api, Lms, close_mounts, mounted_database, utc_ms
 from .unreachable import refused_endpoint
@@ -64,7 +65,8 @@ def test_requests_completions_and_commands_are_counted_by_template_never_by_id(a
     assert too_large.status_code == 413
     assert api.complete(course).status_code == 200  # completes lecture 2 and the course
     assert api.get(course).status_code == 200
-    assert client.get(f"{PREFIX}/{course}/no/such/path", headers={"Authorization": f"Bearer {api.token}"}).status_code == 404
+    unknown = client.get(f"{PREFIX}/{course}/no/such/path", headers={"Authorization": f"Bearer {api.token}"})
+    assert unknown.status_code == 404
 
     registry = registry_of(app)
     assert samples(registry, "progress_http_requests_total") == {
@@ -73,7 +75,8 @@ def test_requests_completions_and_commands_are_counted_by_template_never_by_id(a
         (f"{COURSE}/complete", "POST", "200"): 1, (f"{PREFIX}/<path:rest>", "GET", "404"): 1,
     }
     assert samples(registry, "progress_http_request_duration_seconds_count") == {
-        (COURSE, "GET"): 2, (LECTURE, "PATCH"): 4, (f"{COURSE}/complete", "POST"): 1, (f"{PREFIX}/<path:rest>", "GET"): 1}
+        (COURSE, "GET"): 2, (LECTURE, "PATCH"): 4, (f"{COURSE}/complete", "POST"): 1,
+        (f"{PREFIX}/<path:rest>", "GET"): 1}
     assert samples(registry, "progress_http_requests_in_progress") == {(): 0}
     assert samples(registry, "progress_lecture_completions_total") == {("explicit",): 2, ("watching",): 1}
     assert samples(registry, "progress_course_completions_total") == {(): 1}
@@ -98,7 +101,8 @@ def test_metrics_off_is_a_json_404_and_nothing_is_counted(db_uri):
         served = on.test_client().get("/metrics")
         assert served.status_code == 200 and served.mimetype == "text/plain"
         names = {family.name for family in text_string_to_metric_families(served.get_data(as_text=True))}
-        assert {"progress_http_requests", "progress_db_command_duration_seconds", "progress_unique_index_ready"} <= names
+        assert {"progress_http_requests", "progress_db_command_duration_seconds",
+                "progress_unique_index_ready"} <= names
 
 
 def default_registry_names():
@@ -277,6 +281,38 @@ def test_the_outbox_figures_are_asked_when_scraped_and_sends_counted_by_outcome(
         finally:
             mount.relay.stop()
             mount.database.close()
+
+
+@pytest.mark.wire
+def test_sends_are_counted_as_delivered_and_parked(wire_server, ralph_lrs):
+    """An LRS that refuses for good (400): each statement parked and counted so; then one that
+    takes them: each delivered statement counted, as the LRS received them."""
+    proxy = LrsProxy(ralph_lrs.endpoint)
+    app = create_app({"PROGRESS_ENV": "testing", "JWT_SECRET_KEY": SECRET,
+                      "MONGODB_URI": wire_server.uri(f"sent_{ObjectId()}"),
+                      "PROGRESS_XAPI_ENDPOINT": proxy.endpoint, "PROGRESS_XAPI_USERNAME": ralph_lrs.username,
+                      "PROGRESS_XAPI_PASSWORD": ralph_lrs.password, "PROGRESS_XAPI_HOMEPAGE": ralph_lrs.homepage})
+    mount = mount_of(app)
+    try:
+        lms = Lms(mount.database.db())
+        user = lms.user()
+        course, lectures = lms.course(2)
+        api = Api(app.test_client(), user)
+        outbox = mount.outbox.collection()
+        sent = lambda: samples(registry_of(app), "progress_xapi_statements_sent_total")  # noqa: E731
+        proxy.reject(400)
+        assert api.patch(course, lectures[0], {"isCompleted": True}).status_code == 200
+        assert wait_for(lambda: outbox.count_documents({"state": "parked"}) == 2, 30)
+        proxy.forward()
+        assert api.patch(course, lectures[1], {"isCompleted": True}).status_code == 200
+        assert wait_for(lambda: outbox.count_documents({"state": "pending"}) == 0, 30)
+        received = sum(len(batch) for batch in proxy.received)
+        assert received == 3  # the second write's lecture, percentage and course
+        assert sent() == {("parked",): 2, ("delivered",): received}
+    finally:
+        mount.relay.stop()
+        mount.database.close()
+        proxy.close()
 
 
 @WIRE
