@@ -24,6 +24,7 @@ from .clients import wait_for
 from .lrs_proxy import LrsProxy
 from .prometheus import assert_no_ids_in
 from .support import PREFIX, SECRET, WIRE, Api, Lms, close_mounts, mounted_database, utc_ms
+from .test_xapi import xapi_app
 from .unreachable import refused_endpoint
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -250,19 +251,21 @@ def figures(app):
             for sample in family.samples if sample.labels == {"mount": "progress"}}
 
 
+def student_in_course(mount, app):
+    """(api of a new student, course, its two lectures) in the mount's database."""
+    lms = Lms(mount.database.db())
+    course, lectures = lms.course(2)
+    return Api(app.test_client(), lms.user()), course, lectures
+
+
 @pytest.mark.wire
 def test_the_outbox_figures_are_asked_when_scraped_and_sends_counted_by_outcome(wire_server):
     """With the LRS unreachable: statements wait, the oldest ages, each failed send is counted."""
     with refused_endpoint() as endpoint:
-        app = create_app({"PROGRESS_ENV": "testing", "JWT_SECRET_KEY": SECRET,
-                          "MONGODB_URI": wire_server.uri(f"metrics_{ObjectId()}"), "PROGRESS_XAPI_ENDPOINT": endpoint,
-                          "PROGRESS_XAPI_HOMEPAGE": "https://lms.example.com"})
+        app = xapi_app(wire_server.uri(f"metrics_{ObjectId()}"), endpoint)
         mount = mount_of(app)
         try:
-            lms = Lms(mount.database.db())
-            user = lms.user()
-            course, lectures = lms.course(2)
-            api = Api(app.test_client(), user)
+            api, course, lectures = student_in_course(mount, app)
             for lecture in lectures:
                 assert api.patch(course, lecture, {"isCompleted": True}).status_code == 200
             outbox = mount.outbox.collection()
@@ -288,16 +291,10 @@ def test_sends_are_counted_as_delivered_and_parked(wire_server, ralph_lrs):
     """An LRS that refuses for good (400): each statement parked and counted so; then one that
     takes them: each delivered statement counted, as the LRS received them."""
     proxy = LrsProxy(ralph_lrs.endpoint)
-    app = create_app({"PROGRESS_ENV": "testing", "JWT_SECRET_KEY": SECRET,
-                      "MONGODB_URI": wire_server.uri(f"sent_{ObjectId()}"),
-                      "PROGRESS_XAPI_ENDPOINT": proxy.endpoint, "PROGRESS_XAPI_USERNAME": ralph_lrs.username,
-                      "PROGRESS_XAPI_PASSWORD": ralph_lrs.password, "PROGRESS_XAPI_HOMEPAGE": ralph_lrs.homepage})
+    app = xapi_app(wire_server.uri(f"sent_{ObjectId()}"), proxy.endpoint, ralph_lrs.username, ralph_lrs.password)
     mount = mount_of(app)
     try:
-        lms = Lms(mount.database.db())
-        user = lms.user()
-        course, lectures = lms.course(2)
-        api = Api(app.test_client(), user)
+        api, course, lectures = student_in_course(mount, app)
         outbox = mount.outbox.collection()
         sent = lambda: samples(registry_of(app), "progress_xapi_statements_sent_total")  # noqa: E731
         proxy.reject(400)

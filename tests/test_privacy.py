@@ -15,18 +15,16 @@ import pytest
 from bson import ObjectId
 from flask import Flask
 
-from progress_service import create_app
 from progress_service.progress import Progress, mount_of, signals
 from progress_service.progress.privacy import Erased
 from progress_service.progress.rule import completion_percentage
 
 from .serving import Gunicorn
-from .support import SECRET, Api, Lms, make_token, utc_ms
+from .support import SECRET, Api, Lms, make_token
+from .test_xapi import HOMEPAGE, xapi_app
 from .unreachable import refused_endpoint
 
 pytestmark = pytest.mark.wire
-HOMEPAGE = "https://lms.example.com"
-XAPI = {"PROGRESS_XAPI_HOMEPAGE": HOMEPAGE}
 
 
 @pytest.fixture
@@ -39,9 +37,7 @@ def endpoint():
 @pytest.fixture
 def app(wire_server, endpoint):
     """The standalone app with xAPI on, on a fresh database."""
-    application = create_app({"PROGRESS_ENV": "testing", "JWT_SECRET_KEY": SECRET, **XAPI,
-                              "MONGODB_URI": wire_server.uri(f"privacy_{ObjectId()}"),
-                              "PROGRESS_XAPI_ENDPOINT": endpoint})
+    application = xapi_app(wire_server.uri(f"privacy_{ObjectId()}"), endpoint)
     yield application
     mount = mount_of(application)
     mount.relay.stop()
@@ -280,9 +276,8 @@ def test_an_erase_racing_the_students_writes_leaves_no_half_record(wire_server, 
     ada, bob = lms.user(), lms.user()
     courses = [lms.course(4) for _ in range(3)]
     lectures_of = dict(courses)
-    env = {"PROGRESS_XAPI_ENDPOINT": endpoint, **XAPI}
-    eraser = create_app({"PROGRESS_ENV": "testing", "JWT_SECRET_KEY": SECRET, "MONGODB_URI": wire_server.uri(name),
-                         "PROGRESS_XAPI_ENDPOINT": endpoint, **XAPI})
+    env = {"PROGRESS_XAPI_ENDPOINT": endpoint, "PROGRESS_XAPI_HOMEPAGE": HOMEPAGE}
+    eraser = xapi_app(wire_server.uri(name), endpoint)
     mount = mount_of(eraser)
     with Gunicorn(tmp_path, wire_server.uri(name), workers=2, env=env) as server:
         for course, lectures in courses:
