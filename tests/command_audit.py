@@ -11,7 +11,9 @@ Exempt, and named with their routing on a cluster:
   `course: {$in: [...]}`), a shard-key prefix, so still sent to one shard;
 - the instructor views: find (sorted by createdAt), count and aggregation by `course`
   alone, sent to every shard (scatter-gather);
-- index management (createIndexes, listIndexes, dropIndexes).
+- index management (createIndexes, listIndexes, dropIndexes);
+- `progress doctor`'s search for duplicate (user, course) records (an aggregation that groups
+  by the shard key), run by hand, sent to every shard.
 """
 import os
 import sys
@@ -32,6 +34,8 @@ LIST_QUERIES = {
     "dashboard": "by user, a shard-key prefix: targeted to one shard",
     "instructor views": "by course alone: scatter-gather to every shard",
 }
+DUPLICATES_CHECK = "duplicates check"
+ROUTING = {**LIST_QUERIES, DUPLICATES_CHECK: "the doctor's, by hand: scatter-gather to every shard"}
 INDEX_MANAGEMENT = "index management"
 INDEX_COMMANDS = frozenset({"createIndexes", "listIndexes", "dropIndexes"})
 # A cursor's follow-ups belong to the find or aggregate already audited.
@@ -115,10 +119,20 @@ def _list_query(name, command, query):
     return None
 
 
+def _groups_by_shard_key(name, command):
+    """An aggregation whose first stage groups every record by (user, course)."""
+    if name != "aggregate" or not command.get("pipeline"):
+        return False
+    group = command["pipeline"][0].get("$group", {})
+    return group.get("_id") == {"user": "$user", "course": "$course"}
+
+
 def classify(name, command):
     """(kind, problem) of one command on courseprogresses; problem is None when it is fine."""
     if name in INDEX_COMMANDS:
         return INDEX_MANAGEMENT, None
+    if _groups_by_shard_key(name, command):
+        return DUPLICATES_CHECK, None
     filters = _filters(name, command)
     if filters and all(_has_shard_key(query) for query in filters):
         return SINGLE_RECORD, None
@@ -197,7 +211,7 @@ class CommandAudit(monitoring.CommandListener):
         """Lines for the terminal summary: kinds seen, with their routing."""
         lines = []
         for kind, count in sorted(self.kinds.items()):
-            routing = LIST_QUERIES.get(kind, "")
+            routing = ROUTING.get(kind, "")
             lines.append(f"{count:6d}  {kind}{' - ' + routing if routing else ''}  e.g. {self.examples[kind]}")
         return lines
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from .catalog import CourseInfo
 from .database import DASHBOARD, STUDENTS
 from .exceptions import Forbidden, NotFound
-from .present import present
+from .present import oid, present
 from .service import ADMIN, COURSE_NOT_FOUND, may_read, ready
 
 NOT_ALLOWED = "Only the course's instructor or an admin can see its progress"
@@ -47,7 +47,7 @@ class Summary:
         """The figures as the client sees them."""
         return {"students": self.students, "completed": self.completed,
                 "averagePercentage": self.average_percentage,
-                "lectures": [{"lecture": str(row["lecture"]), "title": row["title"], "completed": row["completed"]}
+                "lectures": [{"lecture": oid(row["lecture"]), "title": row["title"], "completed": row["completed"]}
                              for row in self.lectures]}
 
 
@@ -129,7 +129,7 @@ def students(mount, user_id, course_id, page, limit):
     for raw in raws:
         shown = present(raw, course, None, raw["user"])
         user = users.get(raw["user"])
-        items.append({"user": {"_id": str(raw["user"]), "name": getattr(user, "name", None),
+        items.append({"user": {"_id": oid(raw["user"]), "name": getattr(user, "name", None),
                                "email": getattr(user, "email", None)},
                       **{key: shown[key] for key in STUDENT_KEYS}})
     return Page(items, page, limit, total)

@@ -37,7 +37,7 @@ def js_number(value):
 
 
 def oid(value):
-    """An ObjectId (or None) as the client sees it."""
+    """One of the host's ids (ObjectId, int, UUID, ... or None) as the client sees it: a string."""
     return None if value is None else str(value)
 
 
@@ -85,9 +85,9 @@ def present(raw, course, user, user_id, known=None):
     return {
         "_id": oid(raw.get("_id")),
         # A token's user missing from `users` is still served, with null name/email/avatar.
-        "user": {"_id": str(user_id), "name": getattr(user, "name", None), "email": getattr(user, "email", None),
+        "user": {"_id": oid(user_id), "name": getattr(user, "name", None), "email": getattr(user, "email", None),
                  "avatar": getattr(user, "avatar", None)},
-        "course": {"_id": str(course.id), "title": course.title, "thumbnail": course.thumbnail},
+        "course": {"_id": oid(course.id), "title": course.title, "thumbnail": course.thumbnail},
         "isCompleted": done,
         "completionPercentage": percentage,
         "lectureProgress": shown,

@@ -9,7 +9,14 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTo
 from . import auth, insights, metrics, service
 from .envelope import failure, register_error_handlers, success
 from .exceptions import InvalidInput
-from .schemas import BatchUpdateSchema, CoursePathSchema, LecturePathSchema, LectureUpdateSchema, PageQuerySchema
+from .schemas import (
+    BatchUpdateSchema,
+    CoursePathSchema,
+    LecturePathSchema,
+    LectureUpdateSchema,
+    PageQuerySchema,
+    ids_parsed_by,
+)
 
 bp = Blueprint("progress", __name__)
 register_error_handlers(bp)
@@ -31,15 +38,17 @@ def mount():
 
 
 def authenticated(view):
-    """401 (token) -> 403 (origin) before anything else; passes the mount and the caller's id."""
+    """401 (who is calling) -> 403 (origin) before anything else; passes the mount and the
+    caller's id. Ids the view's schemas load are parsed by the mount's catalog."""
 
     @wraps(view)
     def wrapper(**kwargs):
         here = mount()
-        user_id = auth.current_user_id(here.settings.identity_claim)
-        g.progress_user_id = user_id  # for the standalone app's request log
-        auth.check_origin(here.settings.origins)
-        return view(here, user_id, **kwargs)
+        caller = here.signin.caller(here.parse_id)
+        g.progress_user_id = caller.user_id  # for the standalone app's request log
+        auth.check_origin(here.settings.origins, caller.ambient)
+        with ids_parsed_by(here.parse_id):
+            return view(here, caller.user_id, **kwargs)
 
     return wrapper
 
@@ -184,8 +193,8 @@ def our_headers(response):
         if not response.get_data():
             response.set_data(json.dumps({"status": "success", "data": {"methods": methods}}, separators=(",", ":")))
             response.mimetype = "application/json"
-    settings = mount().settings
-    return auth.add_cors_headers(response, settings.origins, settings.csrf_header)
+    here = mount()
+    return auth.add_cors_headers(response, here.settings.origins, here.signin.csrf_header)
 
 
 def lecture_change(lecture_id, body):

@@ -1,11 +1,12 @@
 """marshmallow schemas: strict input (path ids, bodies, paging) and the `<progress>` output."""
 import math
+from contextlib import contextmanager
+from contextvars import ContextVar
 
-from bson import ObjectId
-from bson.errors import InvalidId
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from .present import iso_time
+from .ids import parse_object_id
+from .present import iso_time, oid
 
 MAX_BATCH = 200
 MAX_PAGE_SIZE = 100
@@ -15,21 +16,35 @@ MAX_PAGE = 1_000_000
 
 # --- fields -----------------------------------------------------------------------------
 
-class ObjectIdString(fields.Field):
-    """A 24-hex ObjectId as a string in, an ObjectId out (and back to a string on dump)."""
+# The parse_id of the mount serving the request (routes.authenticated sets it): ids are the host's.
+PARSE_ID = ContextVar("progress_parse_id", default=parse_object_id)
 
-    default_error_messages = {"invalid": "Not a valid ObjectId."}
+
+@contextmanager
+def ids_parsed_by(parse_id):
+    """Ids loaded inside the block are parsed by `parse_id` (a catalog's, see ids.py)."""
+    token = PARSE_ID.set(parse_id)
+    try:
+        yield
+    finally:
+        PARSE_ID.reset(token)
+
+
+class HostId(fields.Field):
+    """One of the host's ids: a string in, parsed by the mount's parse_id; a string out."""
+
+    default_error_messages = {"invalid": "Not a valid id."}
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, str) or len(value) != 24:
+        if not isinstance(value, str):
             raise self.make_error("invalid")
         try:
-            return ObjectId(value)
-        except (InvalidId, TypeError) as exc:
+            return PARSE_ID.get()(value)
+        except ValueError as exc:
             raise self.make_error("invalid") from exc
 
     def _serialize(self, value, attr, obj, **kwargs):
-        return None if value is None else str(value)
+        return oid(value)
 
 
 class StrictBoolean(fields.Boolean):
@@ -88,13 +103,13 @@ class StrictSchema(Schema):
 class CoursePathSchema(StrictSchema):
     """Path of the course endpoints."""
 
-    course_id = ObjectIdString(required=True, data_key="courseId")
+    course_id = HostId(required=True, data_key="courseId")
 
 
 class LecturePathSchema(CoursePathSchema):
     """Path of the single-lecture PATCH."""
 
-    lecture_id = ObjectIdString(required=True, data_key="lectureId")
+    lecture_id = HostId(required=True, data_key="lectureId")
 
 
 NOTHING_TO_DO = "Send isCompleted, watchTime or both."
@@ -116,7 +131,7 @@ class LectureUpdateSchema(StrictSchema):
 class BatchItemSchema(LectureUpdateSchema):
     """One item of the batch PATCH."""
 
-    lecture = ObjectIdString(required=True)
+    lecture = HostId(required=True)
 
 
 class BatchUpdateSchema(StrictSchema):
@@ -157,7 +172,7 @@ class PageQuerySchema(Schema):
 class UserOutSchema(Schema):
     """The record's user: never a password."""
 
-    id = ObjectIdString(data_key="_id")
+    id = HostId(data_key="_id")
     name = fields.String(allow_none=True)
     email = fields.String(allow_none=True)
     avatar = fields.String(allow_none=True)
@@ -166,7 +181,7 @@ class UserOutSchema(Schema):
 class CourseOutSchema(Schema):
     """The record's course."""
 
-    id = ObjectIdString(data_key="_id")
+    id = HostId(data_key="_id")
     title = fields.String(allow_none=True)
     thumbnail = fields.String(allow_none=True)
 
@@ -174,7 +189,7 @@ class CourseOutSchema(Schema):
 class LectureProgressOutSchema(Schema):
     """One current lecture's state."""
 
-    lecture = ObjectIdString()
+    lecture = HostId()
     is_completed = fields.Boolean(data_key="isCompleted")
     watch_time = Seconds(data_key="watchTime")
     last_watched = IsoTime(data_key="lastWatched", allow_none=True)
@@ -183,14 +198,14 @@ class LectureProgressOutSchema(Schema):
 class ResumeOutSchema(Schema):
     """Where the student should pick up."""
 
-    lecture = ObjectIdString()
+    lecture = HostId()
     watch_time = Seconds(data_key="watchTime", attribute="watchTime")
 
 
 class ProgressOutSchema(Schema):
     """`<progress>`: the same shape from every endpoint."""
 
-    id = ObjectIdString(data_key="_id")
+    id = HostId(data_key="_id")
     user = fields.Nested(UserOutSchema)
     course = fields.Nested(CourseOutSchema)
     is_completed = fields.Boolean(data_key="isCompleted")
@@ -226,7 +241,7 @@ class DashboardItemOutSchema(RecordFiguresOutSchema):
 class StudentUserOutSchema(Schema):
     """A student as the instructor sees them: no avatar, never a password."""
 
-    id = ObjectIdString(data_key="_id")
+    id = HostId(data_key="_id")
     name = fields.String(allow_none=True)
     email = fields.String(allow_none=True)
 
@@ -255,7 +270,7 @@ class StudentsPageOutSchema(DashboardPageOutSchema):
 class SummaryLectureOutSchema(Schema):
     """How many records have one current lecture completed."""
 
-    lecture = ObjectIdString()
+    lecture = HostId()
     title = fields.String(allow_none=True)
     completed = fields.Integer()
 

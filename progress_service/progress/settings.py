@@ -1,22 +1,20 @@
 """One mount's settings, read from the app's config with their defaults (contract section 5).
 
 Reading never writes: a host's `app.config` is left exactly as it was (contract section 9).
-Values may be what the environment gives (strings) or what a host sets in Python.
+Values may be what the environment gives (strings) or what a host sets in Python. The `JWT_*`
+keys are signin.py's, read only by a mount that uses a JWT.
 """
 from dataclasses import dataclass
 from fractions import Fraction
 
 DEFAULT_PREFIX = "/api/v1/progress"
 DEFAULTS = {
-    "JWT_IDENTITY_CLAIM": "sub",
     "CLIENT_URL": "http://localhost:5173",
     "PROGRESS_LEGACY_FIRST_PATCH": False,
     "PROGRESS_DB_ALIAS": "default",
     "PROGRESS_MAX_BODY_BYTES": 64 * 1024,
     "PROGRESS_ENROLLMENT": "required",
     "PROGRESS_COMPLETE_AT": "0.9",
-    # flask-jwt-extended's own default: the header a host's CSRF double submit reads.
-    "JWT_ACCESS_CSRF_HEADER_NAME": "X-CSRF-TOKEN",
 }
 ENROLLMENT_MODES = ("required", "off")
 
@@ -79,7 +77,6 @@ class XapiSettings:
 class Settings:
     """What one mount reads from its app's config, once, at mount time."""
 
-    identity_claim: str
     origins: frozenset
     legacy_first_patch: bool
     db_alias: str
@@ -87,7 +84,6 @@ class Settings:
     max_body: int
     enrollment_required: bool
     complete_at: Fraction
-    csrf_header: str
     write_concern: str
     read_preference: str
     xapi: XapiSettings
@@ -114,7 +110,6 @@ def read(config):
         return config.get(key, DEFAULTS.get(key))
 
     return Settings(
-        identity_claim=get("JWT_IDENTITY_CLAIM"),
         origins=origins(get("CLIENT_URL")),
         legacy_first_patch=flag(get("PROGRESS_LEGACY_FIRST_PATCH")),
         db_alias=get("PROGRESS_DB_ALIAS") or DEFAULTS["PROGRESS_DB_ALIAS"],
@@ -122,7 +117,6 @@ def read(config):
         max_body=int(get("PROGRESS_MAX_BODY_BYTES")),
         enrollment_required=enrollment(get("PROGRESS_ENROLLMENT")) == "required",
         complete_at=complete_at(get("PROGRESS_COMPLETE_AT")),
-        csrf_header=get("JWT_ACCESS_CSRF_HEADER_NAME"),
         write_concern=get("MONGODB_WRITE_CONCERN"),
         read_preference=get("MONGODB_READ_PREFERENCE"),
         xapi=xapi_settings(get),

@@ -1,8 +1,8 @@
 """Events for the host LMS (blinker), each sent once per real change after it is stored.
 
 Receivers get `sender` None (the service has no Flask in it) and keyword arguments. A
-record's events get `user_id`, `course_id` (ObjectIds) and `progress` (the stored record, a
-ProgressServiceRecord: `completion_percentage`, `is_completed`, `completed_at`, `version`,
+record's events get `user_id`, `course_id` (the host's ids) and `progress` (the stored record,
+a ProgressServiceRecord: `completion_percentage`, `is_completed`, `completed_at`, `version`,
 `lecture_progress`, whose entries have `lecture`, `is_completed`, `watch_time`,
 `last_watched`); `lecture_completed` also gets `lecture_id`. An erase (contract section 13)
 sends `user_erased` with `user_id`, or `course_erased` with `course_id`, and both with

@@ -36,6 +36,7 @@ def load_config(app, overrides):
     values = settings.from_env()
     values.update(overrides or {})
     settings.resolve_secret(values)
+    settings.pin_algorithm(values)
     app.config.update(values)
     app.config["MAX_CONTENT_LENGTH"] = int(app.config.get("PROGRESS_MAX_BODY_BYTES", 64 * 1024))
     if values.get("PROGRESS_DEV_SECRET_USED"):

@@ -1,7 +1,6 @@
 """`flask --app wsgi progress ...`: tokens, demo data, indexes, xAPI and a person's data, for
 operators and QA."""
 import json
-import re
 import shlex
 from datetime import timedelta
 from functools import wraps
@@ -12,16 +11,15 @@ from bson import ObjectId
 from flask import current_app
 from flask.cli import AppGroup
 from flask_jwt_extended import create_access_token
-from marshmallow import ValidationError
 from pymongo.errors import PyMongoError
 
 from ..progress import mount_of
+from ..progress.commands import doctor_command
 from ..progress.envelope import UNAVAILABLE
 from ..progress.models import now_ms
-from ..progress.schemas import ObjectIdString
 
 progress_cli = AppGroup("progress", help="Course-progress service helpers.")
-OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}")
+progress_cli.add_command(doctor_command)
 # Ten years: a longer lifetime overflows the expiry date (and no QA token needs it).
 MAX_EXPIRES_SECONDS = 10 * 365 * 86400
 
@@ -64,10 +62,17 @@ def _token(user_id, expires):
               type=click.IntRange(1, MAX_EXPIRES_SECONDS),
               help="Lifetime in seconds.")
 def token_command(user_id, expires):
-    """Print a JWT for USER_ID (a 24-hex ObjectId)."""
-    if not OBJECT_ID.fullmatch(user_id):
-        raise click.BadParameter("must be a 24-hex ObjectId", param_hint="USER_ID")
+    """Print a JWT for USER_ID (an id as the mount's catalog reads it: 24 hex digits by default)."""
+    given_id(user_id, "USER_ID")
     click.echo(_token(user_id, expires))
+
+
+def given_id(text, hint):
+    """An id given on the command line, as the mount's catalog reads ids (its parse_id)."""
+    try:
+        return mount_of(current_app).parse_id(text)
+    except ValueError as exc:
+        raise click.BadParameter(f"not an id of this service: {exc}", param_hint=hint) from exc
 
 
 # seed-demo's keys as the QA curl scripts (scripts/qa/) read them from the environment.
@@ -174,20 +179,12 @@ def xapi_retry_command():
 
 # --- a person's data (contract section 13) -------------------------------------------------
 
-def _path_id(text, hint):
-    """An id given on the command line, read as the API reads ids in paths."""
-    try:
-        return ObjectIdString().deserialize(text)
-    except ValidationError as exc:
-        raise click.BadParameter("must be a 24-hex ObjectId", param_hint=hint) from exc
-
-
 @progress_cli.command("export-user")
 @click.argument("user_id")
 @needs_database
 def export_user_command(user_id):
     """Print USER_ID's progress records and their statements still waiting for the LRS, as JSON."""
-    click.echo(json.dumps(mount_of(current_app).export_user(_path_id(user_id, "USER_ID")), indent=2))
+    click.echo(json.dumps(mount_of(current_app).export_user(given_id(user_id, "USER_ID")), indent=2))
 
 
 def _erased_line(erased):
@@ -200,7 +197,7 @@ def _erased_line(erased):
 @needs_database
 def erase_user_command(user_id):
     """Delete USER_ID's progress records and their waiting statements (running again is harmless)."""
-    click.echo(_erased_line(mount_of(current_app).erase_user(_path_id(user_id, "USER_ID"))))
+    click.echo(_erased_line(mount_of(current_app).erase_user(given_id(user_id, "USER_ID"))))
 
 
 @progress_cli.command("erase-course")
@@ -208,4 +205,4 @@ def erase_user_command(user_id):
 @needs_database
 def erase_course_command(course_id):
     """Delete COURSE_ID's progress records and their waiting statements (running again is harmless)."""
-    click.echo(_erased_line(mount_of(current_app).erase_course(_path_id(course_id, "COURSE_ID"))))
+    click.echo(_erased_line(mount_of(current_app).erase_course(given_id(course_id, "COURSE_ID"))))
