@@ -4,6 +4,8 @@ import os
 
 # bench.run's raw results: the reference's PATCH-200 served in the heartbeats' rounds.
 BESIDE_HEARTBEATS = "patch-200-beside-heartbeats"
+# bench.run's raw results: ours serving the player module's heartbeats (played, at) in those rounds.
+PLAYED_HEARTBEATS = "heartbeat-played-200"
 
 
 def compare_answers(answers):
@@ -61,6 +63,7 @@ def summarize(args, apps, raw, answers, behaviours=None, extra=None):
         # As before: over the reference's PATCH of the patch-200 scenario, run minutes earlier.
         "cpu_vs_reference_patch_across_scenarios": ratio(cpu(ours, "heartbeat-200"), cpu(ref, "patch-200")),
         "reference_cpu_vs_its_patch_across_scenarios": ratio(cpu(ref, "heartbeat-200"), cpu(ref, "patch-200")),
+        "with_played": played_row(ours),
     }
     pairs = ours.get("complete-reset-1000", {})
     complete_reset = {"cpu_ratio": ratio(cpu(ours, "complete-reset-1000"), cpu(ref, "complete-reset-1000")),
@@ -168,9 +171,12 @@ def summarize(args, apps, raw, answers, behaviours=None, extra=None):
             "latency": "wrk percentiles, mean over the rounds; rounds alternate the apps (ABBA)",
             "heartbeat": "PATCH {watchTime} with Prefer: return=minimal at 200 lectures (ours), CPU per "
                          "request over the reference's full PATCH at 200 (patch-200's requests), served "
-                         "in the same rounds (ABC CBA: ours, the reference's heartbeats, its PATCHes); "
+                         "in the same rounds (ABCD DCBA: ours, the reference's heartbeats, its PATCHes, "
+                         "ours with played); "
                          "*_across_scenarios: over the reference's PATCH of the patch-200 scenario; "
-                         "db_commands: ours per heartbeat",
+                         "db_commands: ours per heartbeat; with_played: ours serving heartbeats that "
+                         "carry played and at (the player module's) in the same rounds, over its plain "
+                         "heartbeats",
             "complete_reset_1000": "each wrk thread alternates POST complete and POST reset (full "
                                    "answers) on its own 1,000-lecture record, reset before every run",
             "enrollment_100k": "GET of the callers' records on a course with 100,000 enrolled students "
@@ -193,6 +199,21 @@ def summarize(args, apps, raw, answers, behaviours=None, extra=None):
                 **({"at_1k": at_1k} if at_1k else {}),
                 **({"xapi": extra["xapi"]} if extra.get("xapi") else {}),
                 **({"metrics": extra["metrics"]} if extra.get("metrics") else {})},
+    }
+
+
+def played_row(ours):
+    """The player module's heartbeat (played and at: one pipeline update) against the plain one,
+    served by ours in the same rounds."""
+    plain, played = ours.get("heartbeat-200"), ours.get(PLAYED_HEARTBEATS)
+    if not plain or not played:
+        return None
+    return {
+        "cpu_ratio": round(played["cpu_ms_per_request"] / plain["cpu_ms_per_request"], 2),
+        "db_commands": {"plain": plain["db_commands_per_request"], "played": played["db_commands_per_request"]},
+        "commands": played.get("db_commands_by_collection"),
+        "db_cpu_ms": {"plain": plain["db_cpu_ms_per_request"], "played": played["db_cpu_ms_per_request"]},
+        "statuses": played.get("statuses"),
     }
 
 
@@ -248,7 +269,8 @@ def print_report(results):
     rows = []
     for scenario, mine in results["raw"]["ours"].items():
         if isinstance(mine, dict) and "rps" in mine:
-            rows += [(scenario, app, results["raw"][app][scenario]) for app in ("ours", "reference")]
+            rows += [(scenario, app, results["raw"][app][scenario]) for app in ("ours", "reference")
+                     if scenario in results["raw"][app]]
     beside = results["raw"].get("reference", {}).get(BESIDE_HEARTBEATS)
     rows += [("heartbeat-200", "reference PATCH", beside)] if beside else []
     rows += [("get-10 on the 1k copy", f"{name} (same rounds)", r)

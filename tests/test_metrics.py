@@ -89,6 +89,23 @@ def test_requests_completions_and_commands_are_counted_by_template_never_by_id(a
     assert_no_ids(list(registry.collect()), user, course, *lectures)
 
 
+@WIRE
+@pytest.mark.parametrize("app_config", [{"PROGRESS_COMPLETE_BY": "watched"}])
+def test_lectures_completed_by_the_seconds_played_count_as_watching(app, lms, client):
+    """PROGRESS_COMPLETE_BY=watched: the write completes a lecture whose played union reaches
+    90 %, on the full path and after a heartbeat; both count as watching, a flag as explicit."""
+    user = lms.user()
+    course, lectures = lms.course(3, durations=[100, 100, 100])
+    api = Api(client, user)
+    assert api.patch(course, lectures[0], {"watchTime": 95, "played": [[0, 95]]}).status_code == 200
+    minimal = {"Prefer": "return=minimal"}
+    assert api.patch(course, lectures[1], {"watchTime": 40, "played": [[0, 40]]}, headers=minimal).status_code == 204
+    assert api.patch(course, lectures[1], {"watchTime": 95, "played": [[40, 95]]}, headers=minimal).status_code == 204
+    assert api.patch(course, lectures[2], {"isCompleted": True}).status_code == 200
+    assert [entry["isCompleted"] for entry in lms.record(user, course)["lectureProgress"]] == [True, True, True]
+    assert samples(registry_of(app), "progress_lecture_completions_total") == {("watching",): 2, ("explicit",): 1}
+
+
 def test_metrics_off_is_a_json_404_and_nothing_is_counted(db_uri):
     """PROGRESS_METRICS=off: /metrics is an unknown path like any other, and the mount counts nothing."""
     with mounted_database(db_uri) as database:

@@ -69,6 +69,8 @@ OPERATIONS = {
                               path=schemas.CoursePathSchema),
     "mark_lecture": Operation(schemas.ProgressOutSchema, WRITE_ERRORS, writes=True,
                               path=schemas.LecturePathSchema, body=schemas.LectureUpdateSchema),
+    "mark_lecture_by_post": Operation(schemas.ProgressOutSchema, WRITE_ERRORS, writes=True,
+                                      path=schemas.LecturePathSchema, body=schemas.LectureUpdateSchema),
     "mark_lectures": Operation(schemas.ProgressOutSchema, WRITE_ERRORS, writes=True,
                                path=schemas.CoursePathSchema, body=schemas.BatchUpdateSchema),
     "complete_course": Operation(schemas.ProgressOutSchema, WRITE_ERRORS, writes=True,
@@ -124,6 +126,13 @@ def custom_fields_for(parse_id):
             return {"type": "string", "format": "date-time", "pattern": ISO_TIME_PATTERN}
         if isinstance(field, schemas.Seconds):
             return {"type": "number", "minimum": 0}
+        if isinstance(field, schemas.Interval):
+            return {"type": "array", "items": {"type": "number", "minimum": 0}, "minItems": 2, "maxItems": 2,
+                    "description": "[start, end] seconds of the video played, start < end"}
+        if isinstance(field, schemas.ClientTime):
+            return {"oneOf": [{"type": "string", "format": "date-time"}, {"type": "number", "minimum": 0}],
+                    "description": "when the player saw this position (its own clock): ISO 8601 with "
+                                   "an offset, or epoch milliseconds"}
         return {}
 
     return custom_fields

@@ -199,7 +199,8 @@ def our_headers(response):
 
 def lecture_change(lecture_id, body):
     """A validated body (and its lecture) as the service's LectureChange."""
-    return service.LectureChange(lecture_id, body.get("is_completed"), body.get("watch_time"))
+    return service.LectureChange(lecture_id, body.get("is_completed"), body.get("watch_time"),
+                                 tuple(body.get("played", ())), body.get("at"))
 
 
 @bp.get("/<course_id>")
@@ -214,6 +215,18 @@ def get_progress(here, user_id, course_id):
 @authenticated
 def mark_lecture(here, user_id, course_id, lecture_id):
     """Set one lecture's flag, its position (watchTime), or both; creates the record on first use."""
+    return _mark_lecture(here, user_id, course_id, lecture_id)
+
+
+@bp.post("/<course_id>/lectures/<lecture_id>")
+@authenticated
+def mark_lecture_by_post(here, user_id, course_id, lecture_id):
+    """The same as the PATCH, for navigator.sendBeacon, which can only POST (a closing page)."""
+    return _mark_lecture(here, user_id, course_id, lecture_id)
+
+
+def _mark_lecture(here, user_id, course_id, lecture_id):
+    """The single-lecture write, by PATCH or POST alike (contract section 14)."""
     ids = load(lecture_path, {"courseId": course_id, "lectureId": lecture_id})
     change = lecture_change(ids["lecture_id"], load(lecture_update, json_body()))
     return answer(service.mark_lecture(here, user_id, ids["course_id"], change, prefers_minimal()))

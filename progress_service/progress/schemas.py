@@ -2,6 +2,7 @@
 import math
 from contextlib import contextmanager
 from contextvars import ContextVar
+from datetime import datetime, timedelta, timezone
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
@@ -9,6 +10,10 @@ from .ids import parse_object_id
 from .present import iso_time, oid
 
 MAX_BATCH = 200
+MAX_PLAYED = 50  # intervals per lecture in one report (contract section 14)
+# How far ahead of the server's clock a player's `at` may be: clocks drift, but a position
+# from next week would outrank every real one until then.
+MAX_CLOCK_AHEAD = timedelta(days=1)
 MAX_PAGE_SIZE = 100
 # Far past any real list, and (page - 1) * limit stays a 64-bit skip: a larger page was a 500.
 MAX_PAGE = 1_000_000
@@ -84,6 +89,50 @@ class Seconds(fields.Float):
         return int(value) if float(value).is_integer() else float(value)
 
 
+class Interval(fields.Field):
+    """A played interval `[start, end]`: two numbers of seconds (as Seconds), start < end."""
+
+    default_error_messages = {"invalid": "Not a [start, end] pair of seconds.",
+                              "empty": "start must be less than end."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, list) or len(value) != 2:
+            raise self.make_error("invalid")
+        start, end = (Seconds().deserialize(x) for x in value)
+        if not start < end:
+            raise self.make_error("empty")
+        return start, end
+
+
+class ClientTime(fields.Field):
+    """When the player saw a position: an ISO 8601 time with its offset, or epoch
+    milliseconds; an aware UTC datetime cut to the millisecond, from 1970 to a day ahead."""
+
+    default_error_messages = {"invalid": "Not an ISO 8601 time with an offset, nor epoch milliseconds.",
+                              "future": "More than a day ahead of the server's clock."}
+    EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    YEAR_10000_MS = 253_402_300_800_000
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str) and len(value) <= 40:
+            try:
+                moment = datetime.fromisoformat(value)
+            except ValueError as exc:
+                raise self.make_error("invalid") from exc
+            if moment.tzinfo is None:
+                raise self.make_error("invalid")
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < self.YEAR_10000_MS:
+            moment = self.EPOCH + timedelta(milliseconds=value)
+        else:
+            raise self.make_error("invalid")
+        moment = moment.astimezone(timezone.utc)
+        if moment < self.EPOCH:
+            raise self.make_error("invalid")
+        if moment > datetime.now(timezone.utc) + MAX_CLOCK_AHEAD:
+            raise self.make_error("future")
+        return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
 class IsoTime(fields.Field):
     """A UTC time exactly as JavaScript's Date.toISOString() writes it."""
 
@@ -116,10 +165,13 @@ NOTHING_TO_DO = "Send isCompleted, watchTime or both."
 
 
 class LectureUpdateSchema(StrictSchema):
-    """Body of PATCH /:courseId/lectures/:lectureId: the flag, the position, or both."""
+    """Body of PATCH /:courseId/lectures/:lectureId: the flag, the position, or both; the
+    intervals played since the last report and when the position was seen (section 14)."""
 
     is_completed = StrictBoolean(data_key="isCompleted")
     watch_time = Seconds(data_key="watchTime")
+    played = fields.List(Interval(), validate=validate.Length(max=MAX_PLAYED))
+    at = ClientTime()
 
     @validates_schema
     def flag_or_position(self, data, **kwargs):
@@ -193,6 +245,7 @@ class LectureProgressOutSchema(Schema):
     is_completed = fields.Boolean(data_key="isCompleted")
     watch_time = Seconds(data_key="watchTime")
     last_watched = IsoTime(data_key="lastWatched", allow_none=True)
+    watched_seconds = Seconds(data_key="watchedSeconds")
 
 
 class ResumeOutSchema(Schema):

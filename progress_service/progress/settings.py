@@ -15,8 +15,10 @@ DEFAULTS = {
     "PROGRESS_MAX_BODY_BYTES": 64 * 1024,
     "PROGRESS_ENROLLMENT": "required",
     "PROGRESS_COMPLETE_AT": "0.9",
+    "PROGRESS_COMPLETE_BY": "position",
 }
 ENROLLMENT_MODES = ("required", "off")
+COMPLETE_BY = ("position", "watched")
 
 
 def flag(value):
@@ -49,6 +51,15 @@ def complete_at(value):
     if fraction is None or not 0 < fraction <= 1:
         raise ValueError(f"PROGRESS_COMPLETE_AT must be a number in (0, 1] or off, not {value!r}")
     return fraction
+
+
+def complete_by(value):
+    """PROGRESS_COMPLETE_BY: `position` (the playhead, contract section 8) or `watched` (the
+    seconds actually played, section 14)."""
+    mode = str(value).strip().lower()
+    if mode not in COMPLETE_BY:
+        raise ValueError(f"PROGRESS_COMPLETE_BY must be position or watched, not {value!r}")
+    return mode
 
 
 def enrollment(value):
@@ -84,6 +95,7 @@ class Settings:
     max_body: int
     enrollment_required: bool
     complete_at: Fraction
+    complete_by: str
     write_concern: str
     read_preference: str
     xapi: XapiSettings
@@ -117,6 +129,7 @@ def read(config):
         max_body=int(get("PROGRESS_MAX_BODY_BYTES")),
         enrollment_required=enrollment(get("PROGRESS_ENROLLMENT")) == "required",
         complete_at=complete_at(get("PROGRESS_COMPLETE_AT")),
+        complete_by=complete_by(get("PROGRESS_COMPLETE_BY")),
         write_concern=get("MONGODB_WRITE_CONCERN"),
         read_preference=get("MONGODB_READ_PREFERENCE"),
         xapi=xapi_settings(get),
