@@ -15,6 +15,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from . import store, xapi
 from .exceptions import Unavailable
+from .metrics import DELIVERED, FAILED, OFF, PARKED
 from .rule import now_ms
 
 log = logging.getLogger("progress_service")
@@ -36,10 +37,11 @@ class LostRace(Exception):
 class Outbox:
     """One mount's outbox: statements stored with their change, handed to the relay in order."""
 
-    def __init__(self, settings, database):
-        """Where statements go (settings.xapi) and the mount's database."""
+    def __init__(self, settings, database, metrics=OFF):
+        """Where statements go (settings.xapi), the mount's database, and what counts the sends."""
         self.settings = settings
         self.database = database
+        self.metrics = metrics
         self._checked = None
         self._lock = threading.Lock()
 
@@ -80,7 +82,9 @@ class Outbox:
         """The outbox documents of a stored write (none for a write that changes no figure)."""
         built = xapi.statements_for(self.settings.xapi.homepage, done)
         record = done.record
-        return [{"_id": statement["id"], "record": record.id, "version": record.version, "seq": seq,
+        # `user` and `course` let an erase find statements whose record is already gone (privacy.py).
+        return [{"_id": statement["id"], "record": record.id, "user": record.user, "course": record.course,
+                 "version": record.version, "seq": seq,
                  "kind": kind, "createdAt": done.now, "state": PENDING, "attempts": 0,
                  "body": xapi.encode(statement)}
                 for seq, (kind, _lecture, statement) in enumerate(built)]
@@ -118,17 +122,20 @@ class Outbox:
         """The LRS has them: they leave the outbox."""
         if ids:
             self.collection().delete_many({"_id": {"$in": list(ids)}, "state": PENDING})
+            self.metrics.statements_sent(DELIVERED, len(ids))
 
     def park(self, statement_id, reason):
         """The LRS refused it for good: kept and counted, no longer sent, so later ones flow."""
         self.collection().update_one({"_id": statement_id}, {
             "$set": {"state": PARKED, "parkedAt": now_ms(), "reason": reason[:1000]}, "$inc": {"attempts": 1}})
+        self.metrics.statements_sent(PARKED, 1)
         log.error("xAPI statement %s parked: the LRS refused it: %s", statement_id, reason[:300])
 
     def note_attempt(self, ids):
         """A failed delivery of these (the LRS was down or refused the batch for a time)."""
         if ids:
             self.collection().update_many({"_id": {"$in": list(ids)}}, {"$inc": {"attempts": 1}})
+            self.metrics.statements_sent(FAILED, len(ids))
 
     def status(self):
         """{"waiting", "parked", "oldest_waiting_seconds"} for operators."""
