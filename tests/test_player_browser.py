@@ -129,7 +129,9 @@ def test_seeking_to_the_end_without_watching_does_not_complete(chromium, world, 
     queue_empty(page)
     stored = entry(world, lesson)
     assert stored["watchTime"] == pytest.approx(world[4], abs=0.1) and stored["isCompleted"] is False
-    assert 0.5 <= watched(stored) < 2.5 and len(stored["played"]) == 2
+    # What was played before the seek counts up to the last `timeupdate` seen (about every
+    # 250 ms, less often on a loaded machine): somewhat under the half second, never the video.
+    assert 0 < watched(stored) < 2.5 and len(stored["played"]) in (1, 2)
     assert page.evaluate("() => window.progressDemo.refresh()")["completionPercentage"] == 0
     assert errors == []
     context.close()

@@ -67,8 +67,12 @@ def _database_name(uri):
 class Database:
     """The mount's database, connected on first use (per process: a forked worker reconnects)."""
 
-    def __init__(self, settings):
-        """Decide where the mount's data lives; refuse now rather than on the first request."""
+    def __init__(self, settings, event_listeners=()):
+        """Decide where the mount's data lives; refuse now rather than on the first request.
+
+        `event_listeners` (pymongo's, e.g. the metrics' command timer) go to our own client; a
+        host's connection was made without them (pymongo takes listeners only at creation).
+        """
         self.alias = settings.db_alias
         self.uses_host_connection = compat.alias_registered(self.alias)
         self._client_kwargs = None
@@ -81,7 +85,7 @@ class Database:
                     f"your database before mounting, or set MONGODB_URI.")
             if not _database_name(uri):
                 raise MountError("MONGODB_URI must name the database, e.g. mongodb://host:27017/lms")
-            self._client_kwargs = client_settings(settings)
+            self._client_kwargs = {**client_settings(settings), "event_listeners": list(event_listeners)}
         self._lock = threading.Lock()
         self._client = None
         self._client_db = None

@@ -17,6 +17,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from . import store, xapi
 from .exceptions import Unavailable
+from .metrics import DELIVERED, FAILED, OFF, PARKED
 from .rule import as_utc, now_ms
 
 log = logging.getLogger("progress_service")
@@ -45,10 +46,11 @@ class NoTransactions(Unavailable):
 class Outbox:
     """One mount's outbox: statements stored with their change, handed to the relay in order."""
 
-    def __init__(self, settings, database):
-        """Where statements go (settings.xapi) and the mount's database."""
+    def __init__(self, settings, database, metrics=OFF):
+        """Where statements go (settings.xapi), the mount's database, and what counts the sends."""
         self.settings = settings
         self.database = database
+        self.metrics = metrics
         self._checked = None
         self._lock = threading.Lock()
 
@@ -91,7 +93,9 @@ class Outbox:
         """The outbox documents of a stored write (none for a write that changes no figure)."""
         built = xapi.statements_for(self.settings.xapi.homepage, done)
         record = done.record
-        return [{"_id": statement["id"], "record": record.id, "version": record.version, "seq": seq,
+        # `user` and `course` let an erase find statements whose record is already gone (privacy.py).
+        return [{"_id": statement["id"], "record": record.id, "user": record.user, "course": record.course,
+                 "version": record.version, "seq": seq,
                  "kind": kind, "createdAt": done.now, "state": PENDING, "attempts": 0,
                  "body": xapi.encode(statement)}
                 for seq, (kind, _lecture, statement) in enumerate(built)]
@@ -132,11 +136,13 @@ class Outbox:
         """The LRS has them: they leave the outbox."""
         if ids:
             self.collection().delete_many({"_id": {"$in": list(ids)}, "state": PENDING})
+            self.metrics.statements_sent(DELIVERED, len(ids))
 
     def park(self, statement_id, reason):
         """Kept and counted, no longer sent, so the record's later ones flow (xapi-retry sends it again)."""
         self.collection().update_one({"_id": statement_id}, {
             "$set": {"state": PARKED, "parkedAt": now_ms(), "reason": reason[:1000]}, "$inc": {"attempts": 1}})
+        self.metrics.statements_sent(PARKED, 1)
         log.error("xAPI statement %s parked: %s", statement_id, reason[:300])
 
     def failed(self, document, reason, strike, now, park_after_strikes, park_after_seconds):
@@ -156,6 +162,7 @@ class Outbox:
         self.collection().update_one({"_id": document["_id"], "state": PENDING}, {"$set": {
             "attempts": attempts, "strikes": strikes, "firstStrikeAt": first, "triedAt": now,
             "retryAt": now + timedelta(seconds=wait), "reason": reason[:1000]}})
+        self.metrics.statements_sent(FAILED, 1)
 
     def status(self):
         """{"waiting", "parked", "oldest_waiting_seconds"} for operators."""

@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, g, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
-from . import auth, insights, service
+from . import auth, insights, metrics, service
 from .envelope import failure, register_error_handlers, success
 from .exceptions import InvalidInput
 from .openapi import SUFFIX as OPENAPI_SUFFIX, bp as openapi_bp
@@ -21,6 +21,7 @@ from .schemas import (
 
 bp = Blueprint("progress", __name__)
 register_error_handlers(bp)
+metrics.instrument(bp)  # first: a request refused by a later hook (413) is counted too
 
 course_path = CoursePathSchema()
 lecture_path = LecturePathSchema()
