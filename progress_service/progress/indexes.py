@@ -112,13 +112,15 @@ class IndexGuard:
                 return
             existing = _existing(collection)
             missing = [spec for spec in INDEXES if spec.key_tuple not in existing]
+            building = False
             if missing:
                 if self._build is None or not self._build.is_alive():
                     self._build = IndexBuild(collection, missing, self.BUILD_SECONDS)
                     self._build.start()
                 self._build.join(wait)
+                building = self._build.is_alive()  # before listing: a build that ends meanwhile shows
                 existing = _existing(collection)
-            self._settle(*assess(existing, self._build))
+            self._settle(*assess(existing, self._build, building))
 
     def _settle(self, problem, present):
         """Keep the outcome of a check, logging what changed (once, not at every check)."""
@@ -172,11 +174,12 @@ class IndexBuild(threading.Thread):
         return frozenset((name, _errmsg(exc)) for name, exc in self.failures.items() if name != UNIQUE.name)
 
 
-def assess(existing, build=None):
+def assess(existing, build=None, building=False):
     """(IndexProblem or None, names of our indexes present) of the collection's indexes.
 
     An index with the same keys under any name is taken as ours, except that the (user, course)
-    one must be unique. `build`: the last IndexBuild, whose failures say why one is missing.
+    one must be unique. `build`: the last IndexBuild, whose failures say why one is missing;
+    `building`: it was still running when the indexes were listed.
     """
     present = set()
     problem = None
@@ -191,13 +194,13 @@ def assess(existing, build=None):
         elif found is not None:
             present.add(spec.name)
         elif spec.unique:
-            problem = _missing(build)
+            problem = _missing(build, building)
     return problem, frozenset(present)
 
 
-def _missing(build):
+def _missing(build, building):
     """The IndexProblem of a unique index that is not there: being built, or why its build failed."""
-    if build is not None and build.is_alive():
+    if building:
         return IndexProblem("the unique (user, course) index is being built",
                             f"building the unique index {UNIQUE.name} on courseprogresses (a large collection "
                             f"takes a while); writes resume when it is ready")
