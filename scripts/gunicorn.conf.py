@@ -75,8 +75,9 @@ def on_exit(server):
 def post_worker_init(worker):
     """In each worker, after the fork: start the xAPI relay (nothing without PROGRESS_XAPI_ENDPOINT).
 
-    It checks first that the database takes transactions; if not, the worker fails to boot
-    and gunicorn stops, saying why, rather than serving writes whose statements would be lost.
+    Only a database that answers that it takes no transactions makes the worker fail to boot
+    (and gunicorn stop, saying why); a database that is unreachable does not: the worker boots,
+    /readyz says 503, and the relay starts sending once the database is back.
     """
     from progress_service.progress import start_background
 

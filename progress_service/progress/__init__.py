@@ -10,24 +10,32 @@ sections 9 and 11). Each mount keeps its state in `app.extensions["progress"][na
 settings, database, catalog, sign-in and outbox. It counts for Prometheus only when asked:
 `Progress(app, metrics=registry)` (section 13).
 """
+import logging
 from dataclasses import dataclass, field
+
+import pymongo
+from mongoengine.connection import ConnectionFailure as AliasUnavailable
+from pymongo.errors import PyMongoError
 
 from . import commands, metrics as mount_metrics, privacy, settings as mount_settings, signals  # noqa: F401  (signals: re-exported for hosts)
 from .catalog import CourseInfo, HostCatalog, MongoCatalog, UserInfo, bind_catalog  # noqa: F401
 from .database import Database
 from .exceptions import MountError
 from .ids import parse_object_id
-from .outbox import Outbox
+from .outbox import NoTransactions, Outbox
 from .relay import Relay
 from .openapi import SUFFIX as OPENAPI_SUFFIX, bp as openapi_bp
 from .routes import bp
 from .signin import sign_in_for
 
+log = logging.getLogger("progress_service")
+
 EXTENSION_KEY = "progress"
+BOOT_CHECK_SECONDS = 2  # how long start-up asks the database whether it takes transactions
 DEFAULT_NAME = "progress"
 
 __all__ = ["Progress", "Mount", "MountError", "CourseInfo", "UserInfo", "MongoCatalog", "parse_object_id", "signals",
-           "mount_of", "start_background", "stop_background"]
+           "mount_of", "start_background", "stop_background", "NoTransactions"]
 
 
 @dataclass
@@ -75,12 +83,19 @@ def start_background(app):
     """Start what runs beside the requests: each xAPI mount's relay, in this process.
 
     Call it after the fork (gunicorn's post_worker_init does, see docs/xapi.md); a mount's
-    first request starts its relay too. It first checks that the database takes transactions,
-    and raises (so a gunicorn worker fails to boot, saying why) when it does not.
+    first request starts its relay too. It first asks the database, briefly, whether it takes
+    transactions: a definite no raises NoTransactions (a gunicorn worker then fails to boot,
+    saying why). A database that does not answer is no reason to stop (contract section 12):
+    the relay starts anyway and asks again until it answers.
     """
     for mount in getattr(app, "extensions", {}).get(EXTENSION_KEY, {}).values():
         if mount.relay is not None:
-            mount.outbox.check_deployment()
+            try:
+                with pymongo.timeout(BOOT_CHECK_SECONDS):
+                    mount.outbox.check_deployment()
+            except (PyMongoError, AliasUnavailable) as exc:
+                log.warning("xAPI: the database did not answer at start-up (%s); the relay starts and "
+                            "checks again when it does", type(exc).__name__)
             mount.relay.ensure_started()
 
 

@@ -5,13 +5,19 @@ Every figure shown per record comes from `present`, i.e. the same rule over the 
 current lectures as GET /:courseId; only the summary computes the rule in the database, and
 `summary_pipeline` says how it mirrors `rule.completion_state`.
 """
+import logging
 from dataclasses import dataclass
 
+from pymongo.errors import OperationFailure
+
+from . import stored
 from .catalog import CourseInfo
-from .database import DASHBOARD, STUDENTS
 from .exceptions import Forbidden, NotFound
-from .present import oid, present
+from .indexes import DASHBOARD, STUDENTS, names_an_index
+from .present import RECORDS, oid, present
 from .service import ADMIN, COURSE_NOT_FOUND, may_read, ready
+
+log = logging.getLogger("progress_service")
 
 NOT_ALLOWED = "Only the course's instructor or an admin can see its progress"
 DASHBOARD_SORT = [("lastAccessed", -1), ("_id", -1)]
@@ -51,16 +57,33 @@ class Summary:
                              for row in self.lectures]}
 
 
-def _page_of(mount, query, sort, index, page, limit):
+def _page_of(mount, query, sort, index, page, limit, hinted=None):
     """A cursor over one page of `query`, in `sort` order, served by `index` when it exists.
 
     The hint is given because SecantusDB's planner, unhinted, may pick user_1_course_1 and
     sort in memory; it is left out while the index is missing (a hint naming no index fails).
+    `hinted`: force the choice (None: hint when the guard saw the index).
     """
     cursor = mount.database.records().find(query).sort(sort)
-    if index.name in mount.database.indexes.present:
+    if hinted if hinted is not None else index.name in mount.database.indexes.present:
         cursor = cursor.hint(list(index.keys))
     return cursor.skip((page - 1) * limit).limit(limit)
+
+
+def _records_of_page(mount, query, sort, index, page, limit):
+    """The records of one page (see _page_of).
+
+    An index dropped since the guard last looked fails the hinted query: the page is read
+    unhinted, and the guard looks at the indexes again (and makes the index anew).
+    """
+    try:
+        return list(_page_of(mount, query, sort, index, page, limit))
+    except OperationFailure as exc:
+        if not names_an_index(exc):
+            raise
+        log.warning("index %s is gone (%s): reading unhinted, checking the indexes again", index.name, exc)
+        mount.database.indexes.invalidate()
+        return list(_page_of(mount, query, sort, index, page, limit, hinted=False))
 
 
 def dashboard_query(user_id, readable=None):
@@ -73,7 +96,8 @@ def dashboard_query(user_id, readable=None):
 
 def readable_courses(mount, user_id):
     """(courses by id, ids the caller may still read) among those the caller has records of."""
-    course_ids = mount.database.records().distinct("course", {"user": user_id})
+    # A record's course that is not an id (an object, null) names no course.
+    course_ids = [cid for cid in mount.database.records().distinct("course", {"user": user_id}) if stored.is_key(cid)]
     courses = mount.catalog.courses(course_ids, user_id) if course_ids else {}
     if not mount.settings.enrollment_required:
         return courses, None
@@ -92,13 +116,14 @@ def dashboard(mount, user_id, page, limit):
     ready(mount)
     courses, readable = readable_courses(mount, user_id)
     query = dashboard_query(user_id, readable)
-    raws = list(_page_of(mount, query, DASHBOARD_SORT, DASHBOARD, page, limit))
+    raws = _records_of_page(mount, query, DASHBOARD_SORT, DASHBOARD, page, limit)
     total = mount.database.records().count_documents(query)
     items = []
     for raw in raws:
         # With enrollment off, a course deleted from the LMS keeps its place in the list (so
         # pages and total agree), shown with its id only and, having no lectures, 0 percent.
-        course = courses.get(raw["course"]) or CourseInfo(raw["course"])
+        course_id = stored.read(raw, "course", stored.key, RECORDS)
+        course = courses.get(course_id) or CourseInfo(course_id)
         shown = present(raw, course, None, user_id)
         items.append({key: shown[key] for key in DASHBOARD_KEYS})
     return Page(items, page, limit, total)
@@ -122,14 +147,15 @@ def students(mount, user_id, course_id, page, limit):
     """The course's records with their users, for its instructor or an admin."""
     course = require_instructor(mount, user_id, course_id)
     query = {"course": course.id}
-    raws = list(_page_of(mount, query, STUDENTS_SORT, STUDENTS, page, limit))
+    raws = _records_of_page(mount, query, STUDENTS_SORT, STUDENTS, page, limit)
     total = mount.database.records().count_documents(query)
-    users = mount.catalog.users({raw["user"] for raw in raws})
+    student_ids = [stored.read(raw, "user", stored.key, RECORDS) for raw in raws]
+    users = mount.catalog.users({student for student in student_ids if student is not None})
     items = []
-    for raw in raws:
-        shown = present(raw, course, None, raw["user"])
-        user = users.get(raw["user"])
-        items.append({"user": {"_id": oid(raw["user"]), "name": getattr(user, "name", None),
+    for raw, student in zip(raws, student_ids):
+        shown = present(raw, course, None, student)
+        user = users.get(student)
+        items.append({"user": {"_id": oid(student), "name": getattr(user, "name", None),
                                "email": getattr(user, "email", None)},
                       **{key: shown[key] for key in STUDENT_KEYS}})
     return Page(items, page, limit, total)
@@ -137,7 +163,7 @@ def students(mount, user_id, course_id, page, limit):
 
 def _first_entry_completed(lecture):
     """Expression: the first stored entry of `lecture` exists and its isCompleted is true."""
-    entries = {"$filter": {"input": {"$ifNull": ["$lectureProgress", []]}, "as": "entry",
+    entries = {"$filter": {"input": stored.array_expression("$lectureProgress"), "as": "entry",
                            "cond": {"$eq": ["$$entry.lecture", lecture]}}}
     flags = {"$map": {"input": entries, "as": "found",
                       "in": {"$eq": [{"$ifNull": ["$$found.isCompleted", False]}, True]}}}

@@ -223,7 +223,7 @@ class DatabaseFigures:
         for name, mount in self._live().items():
             try:
                 with pymongo.timeout(FIGURES_TIMEOUT_SECONDS):
-                    guard = mount.database.ensure_indexes()
+                    guard = mount.database.ensure_indexes(wait=FIGURES_TIMEOUT_SECONDS)
                     families["ready"].add_metric([name], 0 if guard.problem else 1)
                     if mount.outbox is not None:
                         status = mount.outbox.status()

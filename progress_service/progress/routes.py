@@ -9,6 +9,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTo
 from . import auth, insights, metrics, service
 from .envelope import failure, register_error_handlers, success
 from .exceptions import InvalidInput
+from .openapi import SUFFIX as OPENAPI_SUFFIX, bp as openapi_bp
 from .schemas import (
     BatchUpdateSchema,
     CoursePathSchema,
@@ -33,8 +34,11 @@ MINIMAL = "return=minimal"
 
 
 def mount():
-    """The mount this request came in through (its blueprint name keys app.extensions)."""
-    return current_app.extensions["progress"][request.blueprint]
+    """The mount this request came in through (its blueprint name keys app.extensions; its
+    OpenAPI blueprint's name is that name and a suffix, which init_app keeps unambiguous)."""
+    mounts = current_app.extensions["progress"]
+    name = request.blueprint
+    return mounts[name] if name in mounts else mounts[name[: -len(OPENAPI_SUFFIX)]]
 
 
 def authenticated(view):
@@ -181,8 +185,10 @@ def limit_body():
 
 
 @bp.after_request
+@openapi_bp.after_request
 def our_headers(response):
-    """No caching or sniffing of progress responses; CORS for the allowed origins."""
+    """No caching or sniffing of any answer under the prefix (the OpenAPI document's too); CORS
+    for the allowed origins."""
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"
     if request.method == "OPTIONS" and "Allow" in response.headers:

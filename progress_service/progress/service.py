@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from . import played, signals, store, watching
 from .exceptions import Conflict, Forbidden, InvalidInput, NotFound
 from .models import ProgressServiceRecord
-from .rule import entry_done, now_ms
+from .rule import entry_done, now_ms, write_time
 from .present import present
 
 MAX_ATTEMPTS = 30
@@ -136,14 +136,16 @@ def _backoff(attempt):
     time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** attempt)))
 
 
-def _load(records, user_id, course, create, now):
-    """The stored record as a ProgressServiceRecord, or a new one when `create`, else 404."""
+def _load(records, user_id, course, create):
+    """(record, this write's time): the stored record as a ProgressServiceRecord, or a new one
+    when `create`, else 404; the time is taken after the read, never before the stored one."""
     raw = store.find(records, user_id, course.id)
+    now = write_time(raw)
     if raw is not None:
-        return ProgressServiceRecord.from_stored(raw)
+        return ProgressServiceRecord.from_stored(raw), now
     if not create:
         raise NotFound(RECORD_NOT_FOUND)
-    return ProgressServiceRecord.new(user_id, course.id, now)
+    return ProgressServiceRecord.new(user_id, course.id, now), now
 
 
 @dataclass
@@ -170,8 +172,7 @@ def write(mount, user_id, course, change, create=False, legacy_first=False, watc
     records = mount.database.records_for_write()
     lecture_ids = course.current
     for attempt in range(MAX_ATTEMPTS):
-        now = now_ms()
-        record = _load(records, user_id, course, create, now)
+        record, now = _load(records, user_id, course, create)
         lectures = record.lecture_progress
         was_percentage, was_completed = (0, False) if record.is_new else lectures.completion(lecture_ids)
         if not was_completed:
