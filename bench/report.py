@@ -119,6 +119,7 @@ def summarize(args, apps, raw, answers, behaviours=None, extra=None):
     return {
         "apps": apps,
         "xapi": xapi_row(extra.get("xapi")),
+        "metrics": metrics_row(extra.get("metrics")),
         "cpu_per_request_ratio": cpu_ratios,
         "heartbeat": heartbeat_key,
         "complete_reset_1000": complete_reset,
@@ -196,7 +197,8 @@ def summarize(args, apps, raw, answers, behaviours=None, extra=None):
         },
         "raw": {**raw, **({"threaded": extra["threaded"]["servers"]} if "threaded" in extra else {}),
                 **({"at_1k": at_1k} if at_1k else {}),
-                **({"xapi": extra["xapi"]} if extra.get("xapi") else {})},
+                **({"xapi": extra["xapi"]} if extra.get("xapi") else {}),
+                **({"metrics": extra["metrics"]} if extra.get("metrics") else {})},
     }
 
 
@@ -239,6 +241,22 @@ def xapi_row(figures):
     }
 
 
+def metrics_row(figures):
+    """What metrics cost a worker: ours (on, as deployed) over ours with PROGRESS_METRICS=off, per
+    scenario, measured in the same rounds; the target is at most 5 % more CPU per request."""
+    if not figures:
+        return None
+    row = {"scenarios": "get-10 and patch-10's requests, rounds alternating on/off"}
+    for name, pair in figures.items():
+        if name == "log_problems":
+            continue
+        on, off = pair["on"], pair["off"]
+        row[name] = {key: {"off": off[key], "on": on[key],
+                           "ratio": round(on[key] / off[key], 3) if off[key] else None}
+                     for key in ("cpu_ms_per_request", "rps", "p50_ms")}
+    return row
+
+
 def large_label(args):
     return f"10@{args.large // 1000}k"
 
@@ -260,13 +278,15 @@ def print_report(results):
     rows += [("threaded", name, r) for name, r in results["raw"].get("threaded", {}).items()]
     rows += [("xapi-patch-10", name, r) for name, r in (results["raw"].get("xapi") or {}).items()
              if isinstance(r, dict) and "rps" in r]
+    rows += [(scenario, f"ours metrics {side}", r) for scenario, pair in (results["raw"].get("metrics") or {}).items()
+             if scenario != "log_problems" for side, r in pair.items()]
     for scenario, app, r in rows:
         print(f"{scenario[:19]:19} {app[:17]:17} {r['rps']:7.1f} {r['p50_ms']:7.1f} {r['p99_ms']:7.1f}"
               f" {r['cpu_ms_per_request']:10.2f} {r['db_cpu_ms_per_request']:9.2f}"
               f" {r['db_commands_per_request']:8.2f} {r['conditional_misses']:6}"
               f" {r['other_cpu_share']:5.0%}  {r['statuses']}")
     print("(other: share of the machine's CPU used by processes outside the benchmark)")
-    headline = {k: results[k] for k in ("cpu_per_request_ratio", "heartbeat", "complete_reset_1000", "xapi",
+    headline = {k: results[k] for k in ("cpu_per_request_ratio", "heartbeat", "complete_reset_1000", "xapi", "metrics",
                                         "enrollment_100k", "threaded", "db_commands",
                                         "latency_p50_ratio_100k_vs_1k",
                                         "latency_p50_ratio_100k_vs_1k_reference",
