@@ -145,7 +145,8 @@ def custom_fields_for(parse_id):
                     "description": "when the player saw this position (its own clock): ISO 8601 with "
                                    "an offset, or epoch milliseconds"}
         if isinstance(field, schemas.ListCursor):
-            return {"type": "string", "description": "The `next` of the previous page"}
+            return {"type": "string", "minLength": 1, "maxLength": schemas.MAX_CURSOR, "pattern": "^[A-Za-z0-9_-]+$",
+                    "description": "The `next` of the previous page (with the same sort, order and status)"}
         return {}
 
     return custom_fields
