@@ -11,6 +11,10 @@ Exempt, and named with their routing on a cluster:
   `course: {$in: [...]}`), a shard-key prefix, so still sent to one shard;
 - the instructor views: find (sorted by createdAt), count and aggregation by `course`
   alone, sent to every shard (scatter-gather);
+- the upkeep of the instructor's figures (progress/upkeep.py), by `course` too: a build's
+  finds by a window of createdAt (or none), a sweep's by a window of updatedAt, and its
+  re-read of a batch (`_id: {$in: [...]}`), sent to every shard;
+- the operator's `rebuild-summaries` without --course: distinct `course` over every record;
 - index management (createIndexes, listIndexes, dropIndexes);
 - `progress doctor`'s search for duplicate (user, course) records (an aggregation that groups
   by the shard key), run by hand, sent to every shard.
@@ -33,6 +37,8 @@ SINGLE_RECORD = "single record (user and course: one shard)"
 LIST_QUERIES = {
     "dashboard": "by user, a shard-key prefix: targeted to one shard",
     "instructor views": "by course alone: scatter-gather to every shard",
+    "instructor figures": "by course, updatedAt or a batch of _id: scatter-gather to every shard",
+    "operator": "every course (rebuild-summaries): scatter-gather to every shard",
 }
 DUPLICATES_CHECK = "duplicates check"
 ROUTING = {**LIST_QUERIES, DUPLICATES_CHECK: "the doctor's, by hand: scatter-gather to every shard"}
@@ -116,6 +122,12 @@ def _list_query(name, command, query):
     if keys == {"course"}:
         if (name == "find" and sort[:1] == ["createdAt"]) or name in ("aggregate", "count"):
             return "instructor views"
+    if name == "distinct" and not keys and command.get("key") == "course":
+        return "operator"
+    if name == "find" and keys in ({"course", "createdAt"}, {"course", "updatedAt"}, {"course", "_id"}):
+        batch = isinstance(query.get("_id"), dict) and set(query["_id"]) == {"$in"}
+        if "_id" not in keys or batch:
+            return "instructor figures"
     return None
 
 

@@ -322,7 +322,9 @@ def test_under_watched_the_cheap_heartbeat_that_completes_takes_the_full_path(ap
     assert response.status_code == 204 and seen == [lectures[1]]
     names = [(name, collection) for name, collection, _ in listener.seen if name != "listIndexes"]
     assert names[:2] == [("aggregate", "courses"), ("findAndModify", "courseprogresses")]
-    assert names[-2:] == [("find", "courseprogresses"), ("update", "courseprogresses")]
+    # The completion then asks whether the course's figures are kept (progress/figures.py).
+    assert names[-3:] == [("find", "courseprogresses"), ("update", "courseprogresses"),
+                          ("find", "courseprogressfigures")]
     stored = lms.record(api.user_id, course)
     assert stored["lectureProgress"][1]["isCompleted"] is True and stored["lectureProgress"][1]["played"] == [[0.0, 540.0]]
     assert stored["completionPercentage"] == 67

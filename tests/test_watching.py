@@ -287,8 +287,9 @@ def test_a_minimal_position_that_completes_reads_the_duration_once(app, api, lms
         response = api.patch(course, lectures[1], {"watchTime": 540}, headers=MINIMAL)
     assert response.status_code == 204 and seen == [lectures[1]]
     names = [(name, collection) for name, collection, _ in listener.seen if name not in ("listIndexes",)]
+    # The last: the completion asks whether the course's figures are kept (progress/figures.py).
     assert names == [("aggregate", "courses"), ("find", "courses"), ("find", "courseprogresses"),
-                     ("update", "courseprogresses")]
+                     ("update", "courseprogresses"), ("find", "courseprogressfigures")]
     stored = lms.record(api.user_id, course)
     assert stored["lectureProgress"][1]["isCompleted"] is True and stored["lectureProgress"][1]["watchTime"] == 540
     assert stored["completionPercentage"] == 67

@@ -21,6 +21,7 @@ from . import commands, metrics as mount_metrics, privacy, settings as mount_set
 from .catalog import CourseInfo, HostCatalog, MongoCatalog, UserInfo, bind_catalog  # noqa: F401
 from .database import Database
 from .exceptions import MountError
+from .figures import KeptFigures
 from .ids import parse_object_id
 from .outbox import NoTransactions, Outbox
 from .relay import Relay
@@ -53,6 +54,8 @@ class Mount:
     relay: Relay = None
     # What it counts for operators (metrics.OFF unless the host passed metrics=).
     metrics: mount_metrics.NoMetrics = mount_metrics.OFF
+    # The instructor's figures kept per course (figures.py), and the keys this process learned.
+    figures: KeptFigures = None
     # The OpenAPI document as served, by script root (built on first request).
     openapi_cache: dict = field(default_factory=dict)
 
@@ -142,7 +145,7 @@ class Progress:
         database = Database(config, event_listeners=counts.command_listeners)
         catalog = bind_catalog(catalog or self.catalog, database)
         prefix = url_prefix or self.url_prefix or mount_settings.DEFAULT_PREFIX
-        mount = Mount(name, prefix, config, database, catalog, metrics=counts)
+        mount = Mount(name, prefix, config, database, catalog, metrics=counts, figures=KeptFigures(database))
         if config.xapi is not None:
             # Objects only: no thread and no socket until start_background() or a request.
             mount.outbox = Outbox(config, database, counts)

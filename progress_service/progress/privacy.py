@@ -25,7 +25,7 @@ from itertools import islice
 
 from pymongo import DeleteOne
 
-from . import signals
+from . import figures, signals
 from .outbox import COLLECTION as OUTBOX, ORDER as OUTBOX_ORDER
 from .present import iso_time
 from .rule import now_ms
@@ -73,7 +73,7 @@ def export_user(mount, user_id):
 
 def erase_user(mount, user_id):
     """Delete every record of the user and their waiting statements; idempotent. Returns Erased."""
-    erased = _erase(mount, {"user": user_id}, BY_USER)
+    erased = _erase(mount, {"user": user_id}, BY_USER, lambda batch: figures.records_removed(mount, batch))
     log.info("erased a user's progress: %d records, %d statements waiting for the LRS",
              erased.records, erased.statements)
     signals.send(signals.user_erased, user_id=user_id, records=erased.records, statements=erased.statements)
@@ -83,6 +83,7 @@ def erase_user(mount, user_id):
 def erase_course(mount, course_id):
     """Delete every record of the course and their waiting statements; idempotent. Returns Erased."""
     erased = _erase(mount, {"course": course_id}, BY_COURSE)
+    figures.course_removed(mount, course_id)
     log.info("erased a course's progress (course %s): %d records, %d statements waiting for the LRS",
              course_id, erased.records, erased.statements)
     signals.send(signals.course_erased, course_id=course_id, records=erased.records,
@@ -101,8 +102,9 @@ def _batches(cursor):
         yield batch
 
 
-def _erase(mount, scope, order):
-    """Delete the records matching `scope` ({"user": id} or {"course": id}), then their statements."""
+def _erase(mount, scope, order, told=None):
+    """Delete the records matching `scope` ({"user": id} or {"course": id}), then their statements;
+    `told(batch)` is told of each batch of records deleted."""
     started = now_ms()
     records, outbox = mount.database.records_for_write(), _outbox(mount)
     removed = statements = 0
@@ -112,6 +114,8 @@ def _erase(mount, scope, order):
         removed += records.bulk_write([DeleteOne({"_id": doc["_id"], "user": doc["user"], "course": doc["course"]})
                                        for doc in batch], ordered=False).deleted_count
         statements += outbox.delete_many({"record": {"$in": [doc["_id"] for doc in batch]}}).deleted_count
+        if told is not None:
+            told(batch)
     kept = [doc["_id"] for doc in records.find(scope, {"_id": 1}).sort(order)]
     statements += outbox.delete_many({**scope, "createdAt": {"$lt": started}, "record": {"$nin": kept}}).deleted_count
     return Erased(removed, statements)

@@ -10,7 +10,7 @@ import random
 import time
 from dataclasses import dataclass
 
-from . import played, signals, store, watching
+from . import figures, played, signals, store, watching
 from .exceptions import Conflict, Forbidden, InvalidInput, NotFound
 from .models import ProgressServiceRecord
 from .rule import entry_done, now_ms, write_time
@@ -187,6 +187,7 @@ def write(mount, user_id, course, change, create=False, legacy_first=False, watc
         done = Write(record, course, lectures.newly_completed(lecture_ids), was_percentage, was_completed, now,
                      frozenset(watched))
         if _store(mount, records, done):
+            figures.record_written(mount, done)
             _announce(done)
             mount.metrics.write_stored(done)
             return done

@@ -17,6 +17,8 @@ DEFAULTS = {
     "PROGRESS_ENROLLMENT": "required",
     "PROGRESS_COMPLETE_AT": "0.9",
     "PROGRESS_COMPLETE_BY": "position",
+    # Writes made elsewhere (the original app) reach the instructor's figures within this.
+    "PROGRESS_SUMMARY_REFRESH_SECONDS": "30",
 }
 ENROLLMENT_MODES = ("required", "off")
 COMPLETE_BY = ("position", "watched")
@@ -63,6 +65,17 @@ def complete_by(value):
     return mode
 
 
+def positive_seconds(name, value):
+    """A number of seconds > 0 (a fraction is fine)."""
+    try:
+        seconds = float(str(value).strip())
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0 or seconds == float("inf"):
+        raise ValueError(f"{name} must be a number of seconds > 0, not {value!r}")
+    return seconds
+
+
 def enrollment(value):
     """PROGRESS_ENROLLMENT: `required` or `off`."""
     mode = str(value).strip().lower()
@@ -100,6 +113,7 @@ class Settings:
     write_concern: str
     read_preference: str
     xapi: XapiSettings
+    summary_refresh: float = 30.0
 
 
 def xapi_settings(get):
@@ -137,4 +151,5 @@ def read(config):
         write_concern=get("MONGODB_WRITE_CONCERN"),
         read_preference=get("MONGODB_READ_PREFERENCE"),
         xapi=xapi_settings(get),
+        summary_refresh=positive_seconds("PROGRESS_SUMMARY_REFRESH_SECONDS", get("PROGRESS_SUMMARY_REFRESH_SECONDS")),
     )

@@ -13,7 +13,7 @@ from flask.cli import AppGroup
 from flask_jwt_extended import create_access_token
 from pymongo.errors import PyMongoError
 
-from ..progress import mount_of
+from ..progress import mount_of, upkeep
 from ..progress.commands import doctor_command
 from ..progress.envelope import UNAVAILABLE
 from ..progress.models import now_ms
@@ -206,3 +206,14 @@ def erase_user_command(user_id):
 def erase_course_command(course_id):
     """Delete COURSE_ID's progress records and their waiting statements (running again is harmless)."""
     click.echo(_erased_line(mount_of(current_app).erase_course(given_id(course_id, "COURSE_ID"))))
+
+
+@progress_cli.command("rebuild-summaries")
+@click.option("--course", "course", default=None, metavar="ID",
+              help="Only this course; default every course with records or figures.")
+@needs_database
+def rebuild_summaries_command(course):
+    """Count the instructors' figures anew from the records (writes go on meanwhile)."""
+    course_id = None if course is None else given_id(course, "--course")
+    for report in upkeep.rebuild_summaries(mount_of(current_app), course_id):
+        click.echo(json.dumps(report))
