@@ -1,11 +1,11 @@
-"""The course question of a GET or a full write: the course and the caller's user in one command."""
+"""The course question of a GET or a full write: the course and the caller's user in one command (two on a long course)."""
 import json
 from dataclasses import replace
 
 from pymongo import monitoring
 
 from progress_service.progress import mount_of
-from progress_service.progress.catalog import MongoCatalog
+from progress_service.progress.catalog import JOIN_MAX_LECTURES, MongoCatalog
 
 from .support import BOTH, WIRE, Api
 from .test_watching import MINIMAL, Commands
@@ -52,6 +52,34 @@ def test_a_get_and_a_full_write_ask_for_the_course_and_the_caller_together(app, 
         assert answer.status_code == 200 and answer.json["data"]["user"] == patched.json["data"]["user"]
         assert sent(listener) == [("aggregate", "courses"), ("find", "courseprogresses"), *last]
     assert lms.record(api.user_id, course)["completionPercentage"] == 0
+
+
+@WIRE
+def test_a_long_course_is_asked_for_apart_from_the_user_and_answers_the_same(app, api, lms):
+    """Past JOIN_MAX_LECTURES the join copies the lecture list in the database: once a course is
+    known to be long, its course and its caller are two finds (the user's projected), with the
+    same answer; once it is short again, one question again."""
+    listener, course, lectures = listened_course(app, api, lms)
+    lms.set_lectures(course, lectures + lms.course(JOIN_MAX_LECTURES)[1])
+    listener.seen.clear()
+    listener.replies.clear()
+    first = api.patch(course, lectures[0], {"isCompleted": True})
+    assert first.status_code == 200 and len(first.json["data"]["lectureProgress"]) == JOIN_MAX_LECTURES + 2
+    assert sent(listener)[0] == ("aggregate", "courses"), "not known to be long yet"
+    for call, write in ((lambda: api.get(course), []), (lambda: api.complete(course), [("update", "courseprogresses")])):
+        listener.seen.clear()
+        answer = call()
+        assert answer.status_code == 200 and answer.json["data"]["user"] == first.json["data"]["user"]
+        assert sent(listener) == [("find", "courses"), ("find", "courseprogresses"), *write, ("find", "users")]
+    assert api.get(course).json["data"]["completionPercentage"] == 100
+    reply = json.dumps(listener.replies, default=str)
+    assert "password" not in reply and "SECRETHASH" not in reply and "enrolledStudents" not in reply
+    lms.set_lectures(course, lectures)
+    shown = [api.get(course) for _ in range(2)][-1]
+    assert [entry["lecture"] for entry in shown.json["data"]["lectureProgress"]] == [str(l) for l in lectures]
+    listener.seen.clear()
+    assert api.get(course).json["data"] == shown.json["data"]
+    assert sent(listener) == [("aggregate", "courses"), ("find", "courseprogresses")], "short again: joined"
 
 
 @WIRE
