@@ -2,8 +2,13 @@
 import json
 import os
 
+from bench import instructor
+
 # bench.run's raw results: the reference's PATCH-200 served in the heartbeats' rounds.
 BESIDE_HEARTBEATS = "patch-200-beside-heartbeats"
+# The scenarios whose throughput and database CPU are compared with the reference's.
+SHARED_SCENARIOS = ("get-10", "patch-10", "get-200", "patch-200", "get-1000", "patch-1000",
+                    "complete-reset-1000", "writers-16", "get-enrolled-100k")
 
 
 def compare_answers(answers):
@@ -113,10 +118,20 @@ def summarize(args, apps, raw, answers, behaviours=None, extra=None):
     for name, r in extra.get("threaded", {}).get("servers", {}).items():
         if r.get("unexpected_statuses"):
             unexpected[f"{name}/threaded"] = r["unexpected_statuses"]
-    return {
+    def side_ratio(scenario, key):
+        return ratio(ours[scenario][key], ref[scenario][key]) if scenario in ours and scenario in ref else None
+
+    views = instructor.summarize(extra.get("views"), extra.get("export"))
+    results = {
         "apps": apps,
         "xapi": xapi_row(extra.get("xapi")),
         "cpu_per_request_ratio": cpu_ratios,
+        # Users feel throughput and latency: ours over the reference's in the same run, and
+        # the database's share of each request (its CPU per request), ours over the reference's.
+        "throughput_ratio": {scenario: side_ratio(scenario, "rps") for scenario in SHARED_SCENARIOS},
+        "db_cpu_ratio": {scenario: side_ratio(scenario, "db_cpu_ms_per_request") for scenario in SHARED_SCENARIOS},
+        **views,
+        "views_checked": extra.get("views_checked"),
         "heartbeat": heartbeat_key,
         "complete_reset_1000": complete_reset,
         "enrollment_100k": {**enrollment(ours), "reference": enrollment(ref)},
@@ -187,11 +202,99 @@ def summarize(args, apps, raw, answers, behaviours=None, extra=None):
             "contention": "throughput_ratio = writers' PATCH req/s over patch-10 req/s; "
                           "conditional_misses = conditional writes that matched nothing (retries); "
                           "write_errors = e.g. duplicate keys of concurrent first PATCHes",
+            "throughput_ratio": "ours / reference req/s (wrk) per scenario, same run",
+            "db_cpu_ratio": "ours / reference database CPU ms per request (the SecantusDB process, "
+                            "/proc) per scenario, same run",
+            "summary": "p50 of the instructor's summary of a 200-lecture course with 10,000 students "
+                       "over one with 100 (every record holding all entries), same rounds; "
+                       "patch_*: what a flag PATCH (each flips a flag) costs on a 10-lecture course "
+                       "whose figures are kept (on) against its twin whose are not (off), same "
+                       "rounds; heartbeat_*: the same for position-only heartbeats",
+            "students_pages": "p50 of the student list's page near the end of the 10,000-student "
+                              "course by cursor (?after=) over its first page, limit 20, same rounds",
+            "dashboard_1000": "p50 of page 1 of the dashboard of a student with 1,000 courses over "
+                              "one with 10, same rounds",
+            "csv_100k": "GET students.csv of a course with 100,000 students, streamed to the end: "
+                        "seconds, rows, and the largest growth of a worker's peak resident memory "
+                        "(VmHWM reset before it)",
         },
         "raw": {**raw, **({"threaded": extra["threaded"]["servers"]} if "threaded" in extra else {}),
                 **({"at_1k": at_1k} if at_1k else {}),
-                **({"xapi": extra["xapi"]} if extra.get("xapi") else {})},
+                **({"xapi": extra["xapi"]} if extra.get("xapi") else {}),
+                **({"views": extra["views"]} if extra.get("views") else {}),
+                **({"export": extra["export"]} if extra.get("export") else {})},
     }
+    results["targets"] = targets(results)
+    return results
+
+
+def targets(results):
+    """Every target the project tracks: [{key, target, value, met}], `met` None when the
+    scenario did not run."""
+    rows = []
+
+    def add(key, target, value, test):
+        rows.append({"key": key, "target": target, "value": value,
+                     "met": None if value is None else bool(test(value))})
+
+    def at_most(key, limit, value):
+        add(key, f"<= {limit}", value, lambda v: v <= limit)
+
+    def at_least(key, limit, value):
+        add(key, f">= {limit}", value, lambda v: v >= limit)
+
+    def get(path):
+        value = results
+        for part in path.split("."):
+            if not isinstance(value, dict) or part not in value:
+                return None
+            value = value[part]
+        return value
+
+    for key, value in results["cpu_per_request_ratio"].items():
+        at_most(f"cpu_per_request_ratio.{key}", 1.3, value)
+    for scenario in SHARED_SCENARIOS:
+        at_least(f"throughput_ratio.{scenario}", 0.85, results["throughput_ratio"][scenario])
+        at_most(f"db_cpu_ratio.{scenario}", 1.15, results["db_cpu_ratio"][scenario])
+    at_most("heartbeat.cpu_vs_reference_patch", 0.65, get("heartbeat.cpu_vs_reference_patch"))
+    at_most("heartbeat.db_commands", 3, get("heartbeat.db_commands"))
+    add("heartbeat.reads_record", "false", get("heartbeat.reads_record") if get("heartbeat.db_commands") else None,
+        lambda v: v is False)
+    at_most("complete_reset_1000.cpu_ratio", 1.5, get("complete_reset_1000.cpu_ratio"))
+    at_most("complete_reset_1000.db_commands", 4, get("complete_reset_1000.db_commands"))
+    at_most("enrollment_100k.cpu_ratio", 1.1, get("enrollment_100k.cpu_ratio"))
+    at_most("enrollment_100k.reply_bytes_ratio", 1.1, get("enrollment_100k.reply_bytes_ratio"))
+    at_least("threaded.throughput_ratio", 1.2, get("threaded.throughput_ratio"))
+    at_most("threaded.lost_updates", 0, get("threaded.lost_updates"))
+    at_most("threaded.errors_5xx", 0, get("threaded.errors_5xx"))
+    at_most("db_commands.GET", 3, get("db_commands.GET"))
+    at_most("db_commands.PATCH", 4, get("db_commands.PATCH"))
+    at_most("latency_p50_ratio_100k_vs_1k", 1.2, get("latency_p50_ratio_100k_vs_1k"))
+    at_most("contention.lost_updates", 0, get("contention.lost_updates"))
+    at_least("contention.throughput_ratio", 0.5, get("contention.throughput_ratio"))
+    at_most("worker_rss_mb", 100, get("worker_rss_mb"))
+    at_most("summary.ratio", 1.5, get("summary.ratio"))
+    at_most("summary.patch_cpu_ratio", 1.1, get("summary.patch_cpu_ratio"))
+    at_most("summary.patch_commands_added", 1, get("summary.patch_commands_added"))
+    at_most("summary.heartbeat_commands_added", 0, get("summary.heartbeat_commands_added"))
+    at_most("students_pages.ratio", 1.5, get("students_pages.ratio"))
+    at_most("csv_100k.rss_growth_mb", 100, get("csv_100k.rss_growth_mb"))
+    add("csv_100k.rows", "== 100000", get("csv_100k.rows"), lambda v: v == 100_000)
+    at_most("dashboard_1000.ratio", 1.5, get("dashboard_1000.ratio"))
+    answers = results.get("answers_compared") or {}
+    at_most("answers_compared.differences", 0, answers.get("differences"))
+    behaviours = results.get("behaviours_compared") or {}
+    at_most("behaviours_compared.differences", 0,
+            len(behaviours["differences"]) if "differences" in behaviours else None)
+    checked = results.get("views_checked")
+    add("views_checked", "all ok", None if checked is None else
+        sorted(name for name, found in checked.items() if not found.get("ok")) or "all ok",
+        lambda v: v == "all ok")
+    errors = results.get("instructor_errors") or {}
+    add("instructor_errors", "none", sorted(errors) or "none", lambda v: v == "none")
+    at_most("unexpected_statuses", 0, len(results.get("unexpected_statuses") or {}))
+    at_most("server_log_problems", 0, len(results.get("server_log_problems") or {}))
+    return rows
 
 
 def xapi_row(figures):
@@ -238,22 +341,39 @@ def print_report(results):
     rows += [("threaded", name, r) for name, r in results["raw"].get("threaded", {}).items()]
     rows += [("xapi-patch-10", name, r) for name, r in (results["raw"].get("xapi") or {}).items()
              if isinstance(r, dict) and "rps" in r]
+    rows += list(instructor.raw_rows(results["raw"].get("views")))
     for scenario, app, r in rows:
         print(f"{scenario[:19]:19} {app[:17]:17} {r['rps']:7.1f} {r['p50_ms']:7.1f} {r['p99_ms']:7.1f}"
               f" {r['cpu_ms_per_request']:10.2f} {r['db_cpu_ms_per_request']:9.2f}"
               f" {r['db_commands_per_request']:8.2f} {r['conditional_misses']:6}"
               f" {r['other_cpu_share']:5.0%}  {r['statuses']}")
     print("(other: share of the machine's CPU used by processes outside the benchmark)")
-    headline = {k: results[k] for k in ("cpu_per_request_ratio", "heartbeat", "complete_reset_1000", "xapi",
+    headline = {k: results[k] for k in ("cpu_per_request_ratio", "throughput_ratio", "db_cpu_ratio",
+                                        "heartbeat", "complete_reset_1000", "xapi",
                                         "enrollment_100k", "threaded", "db_commands",
                                         "latency_p50_ratio_100k_vs_1k",
                                         "latency_p50_ratio_100k_vs_1k_reference",
                                         "latency_p50_ratio_100k_vs_1k_across_phases", "contention",
-                                        "worker_rss_mb", "unexpected_statuses", "server_log_problems",
-                                        "answers_compared")}
+                                        "summary", "students_pages", "dashboard_1000", "csv_100k",
+                                        "views_checked", "worker_rss_mb", "unexpected_statuses",
+                                        "server_log_problems", "answers_compared")}
     headline["behaviours_compared"] = {k: v for k, v in (results.get("behaviours_compared") or {}).items()
                                        if k != "ours"}
-    print("\n" + json.dumps(headline, indent=2))
+    print("\n" + json.dumps(headline, indent=2, default=str))
+    print_targets(results["targets"])
+
+
+def print_targets(rows):
+    """One line per target: its key, the target, the value and whether it is met."""
+    mark = {True: "pass", False: "FAIL", None: "-"}
+    print(f"\n{'target':42} {'wanted':>10} {'value':>12}  met")
+    for row in rows:
+        value = row["value"]
+        shown = "not run" if value is None else (f"{value:.3g}" if isinstance(value, float) else str(value))
+        print(f"{row['key']:42} {row['target']:>10} {shown[:40]:>12}  {mark[row['met']]}")
+    failed = sum(1 for row in rows if row["met"] is False)
+    skipped = sum(1 for row in rows if row["met"] is None)
+    print(f"{len(rows) - failed - skipped} met, {failed} not met, {skipped} not run")
 
 
 def write_json(path, results):

@@ -21,6 +21,7 @@ import json
 import os
 import random
 import secrets
+import subprocess
 import sys
 import tempfile
 import time
@@ -38,7 +39,7 @@ if __package__ in (None, ""):  # `python bench/run.py`: run as `-m bench.run` in
 from pymongo import MongoClient  # noqa: E402  (after the re-exec above)
 from pymongo.errors import PyMongoError  # noqa: E402
 
-from bench import contention, dataset, procs, report  # noqa: E402
+from bench import contention, dataset, instructor, procs, report  # noqa: E402
 from bench.load import ensure_wrk, http_call, http_json  # noqa: E402
 from bench.measure import Scenario, Server, compare  # noqa: E402
 from bench.stub_lrs import StubLrs  # noqa: E402
@@ -127,18 +128,23 @@ def benchmark(args, apps, group, tmp, log):
     db = MongoClient(uri).get_default_database()
     rng = random.Random(args.seed)
     secret = secrets.token_hex(32)
-    user_count = max(dataset.BASE_USERS, -(-args.large // dataset.SMALL_COURSES))
+
+    def selected(name):
+        return not args.only or name.startswith(tuple(filter(None, args.only.split(","))))
+
+    views = any(selected(name) for name in instructor.VIEWS)
+    large = args.large and (selected(f"get-{report.large_label(args)}") or selected(instructor.EXPORT))
+    # The 10,000-student summary course has a record per user (the 100k phase adds its own).
+    user_count = max(dataset.BASE_USERS, max(dataset.SUMMARY_STUDENTS.values()) if views else 0)
     log(f"seeding {user_count:,} users; courses of 10, 200, {dataset.HUGE_LECTURES} and "
         f"{dataset.WRITER_LECTURES} lectures; {dataset.CROWD:,} and {dataset.FEW} enrolled")
     data = dataset.seed_catalog(db, secret, user_count, lms_indexes=args.lms_index)
     dataset.seed_base_records(db, data, rng)
     log("seeded")
     env = app_environment(uri, secret)
+    ensure_indexes(apps["ours"], env, log)
     raw = {name: {} for name in apps}
     extra = {}
-
-    def selected(name):
-        return not args.only or name.startswith(tuple(filter(None, args.only.split(","))))
 
     def fresh_database():
         """SecantusDB restarted on its data, the apps' connections back: see Database."""
@@ -160,6 +166,7 @@ def benchmark(args, apps, group, tmp, log):
                    for name, spec in apps.items()}
         answers = {name: check_answers(server, data) for name, server in servers.items()}
         behaviours = {name: check_behaviours(server, db, data) for name, server in servers.items()}
+
         base = base_scenarios(args, data, rng, tmp)
         run(base)
         if selected("heartbeat-200"):
@@ -181,11 +188,21 @@ def benchmark(args, apps, group, tmp, log):
                 raw[name][f"writers-{args.writers}"] = run_writers(server, db, data, lambda: database.pid,
                                                                    args, tmp, log)
         run(heavy_scenarios(args, db, data, rng, tmp))
+        if views:
+            # Seeded here and removed afterwards: the views' 10,000 long records would slow every
+            # restart of the database before them, and the 100k phase's copy of it.
+            log("seeding the instructor's views: 200-lecture courses of 100 and 10,000 students, "
+                "twin 10-lecture courses, dashboards of 10 and 1,000 courses")
+            dataset.seed_instructor_views(db, data, rng)
+            extra["views_checked"] = instructor.check_views(servers["ours"], db, data, log)
+            extra["views"] = instructor.run_views(servers["ours"], database, db, data, rng, args, tmp, log,
+                                                  selected, fresh_database)
+            dataset.remove_instructor_records(db, data)
         if args.threads and selected(f"threaded-{args.writers}"):
             extra["threaded"] = run_threaded(group, apps, env, db, data, args, tmp, log)
-        if args.large and selected(f"get-{report.large_label(args)}"):
+        if large:
             extra["latency"] = run_large(group, servers, apps, env, database, db, data, rng, args, tmp,
-                                         log, raw, selected)
+                                         log, raw, selected, extra)
         for name, server in servers.items():
             raw[name]["peak_rss_mb"] = round(server.peak_rss_mb, 1)
             raw[name]["log_problems"] = procs.log_problems(server.log)
@@ -258,6 +275,21 @@ def warm_up(server, data, path=None, token=None, answers=10, attempts=100):
         if status >= 500:
             time.sleep(0.2)
     raise SystemExit(f"{server.name} answers 5xx after a database restart:\n{procs.tail(server.log)}")
+
+
+def ensure_indexes(spec, env, log):
+    """Our indexes made ahead of serving, as a deploy on a large database does (docs/operations.md):
+    building them over the seeded records takes the embedded database longer than a request's
+    time budget. Without a time limit (timeoutMS=0); the reference has no indexes of its own."""
+    if spec != "wsgi:app":
+        return
+    started = time.monotonic()
+    uri = env["MONGODB_URI"] + "&timeoutMS=0"
+    done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "progress", "ensure-indexes"],
+                          cwd=ROOT, env={**env, "MONGODB_URI": uri}, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"flask progress ensure-indexes failed:\n{done.stdout}{done.stderr}")
+    log(f"our indexes ensured in {time.monotonic() - started:.0f}s")
 
 
 def app_environment(uri, secret):
@@ -445,7 +477,7 @@ def large_scenarios(args, data, rng, tmp):
     return _get_and_patch(report.large_label(args), *dataset.spread_lists(data, rng), args, tmp)
 
 
-def run_large(group, servers, apps, env, database, db, data, rng, args, tmp, log, raw, selected):
+def run_large(group, servers, apps, env, database, db, data, rng, args, tmp, log, raw, selected, extra):
     """The 100k phase; returns the figures of both apps' GETs on a copy of the 1k phase's data.
 
     Latency at 100,000 records is compared with latency at 1,000 measured in the same rounds:
@@ -458,7 +490,7 @@ def run_large(group, servers, apps, env, database, db, data, rng, args, tmp, log
     """
     uri_1k = database.uri.replace(f"/{DB_NAME}?", f"/{DB_NAME_1K}?")
     copy_database(db, MongoClient(uri_1k).get_default_database(), log)
-    log(f"growing to {args.large:,} records on the 10-lecture courses")
+    log(f"growing the first 10-lecture course to {args.large:,} records (a user each)")
     dataset.grow_small_records(db, data, args.large, rng)
     get_large, patch_large = large_scenarios(args, data, rng, tmp)
     at_1k = {}
@@ -478,6 +510,13 @@ def run_large(group, servers, apps, env, database, db, data, rng, args, tmp, log
     if selected(patch_large.name):
         for name, figures in compare(servers, patch_large, lambda: database.pid, args, log).items():
             raw[name][patch_large.name] = figures
+    if selected(instructor.EXPORT):
+        # Last: counting the course's figures writes a document per record.
+        try:
+            extra["export"] = instructor.run_export(servers["ours"], database, data, log)
+        except (RuntimeError, OSError) as exc:
+            log(f"{instructor.EXPORT}: not measured: {exc}")
+            extra["export"] = {"error": str(exc)}
     return at_1k
 
 

@@ -1,0 +1,435 @@
+"""The instructor's views and the dashboard at course scale (contract section 15), ours only.
+
+The reference implements the student's endpoints alone, so these scenarios compare ours with
+itself in the same rounds, as pairs of participants that are one gunicorn server asked two
+kinds of request (bench.measure.compare, a list file per participant):
+- `summary`: the summary of a 200-lecture course with 100 students against one with 10,000
+  (every record holding all 200 entries), p50 ratio;
+- `figures-patch-10`, `figures-heartbeat-10`: what keeping a course's figures costs its
+  writes: the same flag PATCHes (and position-only heartbeats) on twin 10-lecture courses with
+  the same records, one whose figures are kept (its summary was asked for) and one whose are
+  not (nobody asked): worker CPU and commands per request, on against off;
+- `students-pages`: the student list's page near the end of the 10,000-student course by
+  cursor (`?after=`) against its first page, p50 ratio;
+- `dashboard`: page 1 of the dashboard of a student with records on 1,000 courses against one
+  with 10, p50 ratio;
+- `export-100k` (the 100k phase, last): GET /:courseId/students.csv of the 100,000-student course,
+  streamed to the end: its time, rows, and the workers' peak resident memory growth.
+
+Before any load `check_views` asks each new endpoint once on small data and compares the
+answers with an oracle computed from the stored records (the rule of contract section 2).
+"""
+import csv
+import http.client
+import io
+import time
+from dataclasses import replace
+from urllib.parse import quote, urlsplit
+
+from bench import dataset, procs
+from bench.load import http_json
+from bench.measure import Scenario, compare
+
+PREFIX = "/api/v1/progress"
+VIEWS = ("summary", "figures", "students-pages", "dashboard")  # the 1k phase's, for --only
+EXPORT = "export-100k"  # the 100k phase's
+PAGE = 20               # the page size the list scenarios ask for (the API's default)
+WALK_PAGE = 100         # the largest page, to reach the end of a list in few requests
+FIGURES_TIMEOUT = 900   # s: building a course's figures from 100,000 records on SecantusDB
+BUILDING = 503          # the answer while a course's figures are being counted
+
+
+def summary_path(course):
+    return f"{PREFIX}/{course['_id']}/summary"
+
+
+def students_path(course, **query):
+    params = "&".join(f"{key}={quote(str(value), safe='')}" for key, value in query.items())
+    return f"{PREFIX}/{course['_id']}/students" + (f"?{params}" if params else "")
+
+
+def line(path, token):
+    """A wrk list line: GET, no body."""
+    return f"GET\t{path}\t{token}\t"
+
+
+# ---- waiting for the figures, walking the list ------------------------------------------------
+
+def figures_ready(server, data, course, log, timeout=FIGURES_TIMEOUT):
+    """Ask the course's summary until it answers 200 (503 while its figures are counted);
+    returns the seconds it took. Raises RuntimeError with the last answer otherwise."""
+    started = time.monotonic()
+    token = data.token(data.instructor)
+    status, body = None, None
+    while time.monotonic() - started < timeout:
+        status, body = http_json(server.url, "GET", summary_path(course), token, timeout=120)
+        if status == 200:
+            spent = time.monotonic() - started
+            if spent > 5:
+                log(f"{server.name}: figures of course {course['_id']} counted in {spent:.0f}s")
+            return round(spent, 1)
+        message = body.get("message", "") if isinstance(body, dict) else ""
+        if status != BUILDING or "count" not in message:  # "The course's figures are being counted"
+            break
+        time.sleep(0.5)
+    raise RuntimeError(f"summary of {course['_id']} answered {status}: {str(body)[:300]}")
+
+
+def walk(server, token, course, limit, stop=None, **query):
+    """Follow the student list's cursor from the first page: (items in order, the `next` that
+    starts the page after the last one read). `stop(count)` ends the walk early."""
+    items, after = [], None
+    while True:
+        params = {"limit": limit, **query, **({"after": after} if after else {})}
+        status, body = http_json(server.url, "GET", students_path(course, **params), token, timeout=120)
+        if status != 200:
+            raise RuntimeError(f"students list answered {status}: {str(body)[:300]}")
+        page = body["data"]
+        items += page["items"]
+        after = page.get("next")
+        if not after or (stop and stop(len(items))):
+            return items, after
+
+
+def cursor_near_end(server, data, course, students):
+    """The `next` cursor after all but the last WALK_PAGE students of the course."""
+    token = data.token(data.instructor)
+    items, after = walk(server, token, course, WALK_PAGE, stop=lambda count: count >= students - WALK_PAGE)
+    if not after or len(items) < students - WALK_PAGE:
+        raise RuntimeError(f"the list ended after {len(items)} of {students} students")
+    return after
+
+
+# ---- the oracle ------------------------------------------------------------------------------
+
+def oracle(db, course_id):
+    """(current lectures, {user: row}) of a course from its stored records, by the rule of
+    contract section 2: only current lectures count, a lecture's first entry wins, a
+    missing entry is not completed, percentage = (200 c + t) // (2 t)."""
+    stored = db.courses.find_one({"_id": course_id}, {"lectures": 1})
+    lectures = list(dict.fromkeys(stored.get("lectures") or []))
+    total = len(lectures)
+    rows = {}
+    for raw in db.courseprogresses.find({"course": course_id}):
+        first = {}
+        for entry in raw.get("lectureProgress") or []:
+            if isinstance(entry, dict):
+                first.setdefault(entry.get("lecture"), bool(entry.get("isCompleted", False)))
+        flags = [first.get(lecture, False) for lecture in lectures]
+        done = sum(flags)
+        percentage = (200 * done + total) // (2 * total) if total else 0
+        rows[raw["user"]] = {"percentage": percentage, "completed": percentage == 100, "flags": flags,
+                             "order": (raw.get("createdAt"), raw["_id"])}
+    return lectures, rows
+
+
+def expected_summary(lectures, rows):
+    """The summary the oracle gives: students, completed, the mean percentage (half up, one
+    decimal) and each lecture's completed count."""
+    count = len(rows)
+    total = sum(row["percentage"] for row in rows.values())
+    return {"students": count, "completed": sum(row["completed"] for row in rows.values()),
+            "averagePercentage": (20 * total + count) // (2 * count) / 10 if count else 0.0,
+            "lectures": [sum(row["flags"][i] for row in rows.values()) for i in range(len(lectures))]}
+
+
+def check_views(server, db, data, log):
+    """Each new endpoint asked once on small data, compared with the oracle: {check: result},
+    each result with `ok`. Ours only (the reference has none of them)."""
+    token = data.token(data.instructor)
+    course = data.summary_courses["100"]
+    found = {}
+
+    def check(name, function):
+        try:
+            found[name] = function()
+        except (RuntimeError, KeyError, TypeError, ValueError, OSError, http.client.HTTPException) as exc:
+            found[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+
+    try:
+        figures_ready(server, data, course, log)
+    except (RuntimeError, OSError, http.client.HTTPException) as exc:
+        return {"summary": {"ok": False, "error": f"not served: {exc}"}}
+    lectures, rows = oracle(db, course["_id"])
+    by_order = sorted(rows, key=lambda user: rows[user]["order"])
+
+    def summary():
+        status, body = http_json(server.url, "GET", summary_path(course), token)
+        shown = body["data"]
+        expected = expected_summary(lectures, rows)
+        got = {"students": shown["students"], "completed": shown["completed"],
+               "averagePercentage": shown["averagePercentage"],
+               "lectures": [row["completed"] for row in shown["lectures"]]}
+        order_ok = [row["lecture"] for row in shown["lectures"]] == [str(lecture) for lecture in lectures]
+        return {"ok": status == 200 and got == expected and order_ok and bool(shown.get("asOf")),
+                "status": status, "asOf": shown.get("asOf"),
+                **({} if got == expected else {"got": got, "expected": expected})}
+
+    def cursor_pages():
+        items, _ = walk(server, token, course, 7)
+        users = [item["user"]["_id"] for item in items]
+        wrong = [item["user"]["_id"] for item in items
+                 if item["completionPercentage"] != rows.get(_oid(item["user"]["_id"]), {}).get("percentage")]
+        return {"ok": users == [str(user) for user in by_order] and not wrong,
+                "students": len(users), "expected": len(by_order), "wrong_percentages": wrong[:5]}
+
+    def filtered_and_sorted():
+        items, _ = walk(server, token, course, WALK_PAGE, status="completed")
+        completed = sorted(str(user) for user, row in rows.items() if row["completed"])
+        shown, _ = walk(server, token, course, 9, sort="percentage", order="desc")
+        percentages = [item["completionPercentage"] for item in shown]
+        expected = sorted((row["percentage"] for row in rows.values()), reverse=True)
+        ok = sorted(item["user"]["_id"] for item in items) == completed and percentages == expected
+        return {"ok": ok, "completed": len(items), "expected_completed": len(completed)}
+
+    def export():
+        header, body = export_rows(server, token, course)
+        sample = body[:: max(1, len(body) // 10)]
+        wrong = [row[0] for row in sample if not _csv_matches(row, rows, len(lectures))]
+        return {"ok": len(body) == len(rows) and len(header) == 7 + len(lectures) and not wrong,
+                "rows": len(body), "columns": len(header), "header": header[:8], "wrong_rows": wrong[:5]}
+
+    def dashboard():
+        user = data.dashboard_users["10"]
+        status, body = http_json(server.url, "GET", f"{PREFIX}?page=1&limit=100", data.token(user))
+        page = body["data"]
+        expected = [str(raw["course"]) for raw in
+                    db.courseprogresses.find({"user": user}).sort([("lastAccessed", -1), ("_id", -1)])]
+        shown = [item["course"]["_id"] for item in page["items"]]
+        return {"ok": status == 200 and shown == expected and page["total"] == len(expected),
+                "items": len(shown), "total": page.get("total")}
+
+    for name, function in (("summary", summary), ("students by cursor", cursor_pages),
+                           ("students filtered and sorted", filtered_and_sorted),
+                           ("students.csv", export), ("dashboard", dashboard)):
+        check(name, function)
+    return found
+
+
+def _oid(text):
+    from bson import ObjectId
+    return ObjectId(text) if ObjectId.is_valid(text) else text
+
+
+def _csv_matches(row, rows, lecture_count):
+    """A CSV row (user id, name, email, percentage, completed, completedAt, lastAccessed, one
+    flag per lecture) agrees with the oracle's row for that user."""
+    expected = rows.get(_oid(row[0]))
+    if expected is None or len(row) != 7 + lecture_count:
+        return False
+    truthy = {"true", "1", "yes"}
+    return (int(float(row[3])) == expected["percentage"]
+            and (row[4].strip().lower() in truthy) == expected["completed"]
+            and [cell.strip().lower() in truthy for cell in row[7:]] == expected["flags"])
+
+
+# ---- the export ------------------------------------------------------------------------------
+
+def export_rows(server, token, course):
+    """(header, rows) of the course's CSV export, read whole (for the checks: small courses)."""
+    status, raw = _download(server, token, course, keep=True)
+    if status != 200:
+        raise RuntimeError(f"students.csv answered {status}: {raw[:300]!r}")
+    table = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    return table[0], [row for row in table[1:] if row]
+
+
+def _download(server, token, course, keep=False):
+    """GET the course's students.csv; (status, the body if `keep`, else (bytes, lines))."""
+    parts = urlsplit(server.url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=600)
+    try:
+        conn.request("GET", f"{PREFIX}/{course['_id']}/students.csv",
+                     headers={"Authorization": f"Bearer {token}"})
+        response = conn.getresponse()
+        if keep or response.status != 200:
+            return response.status, response.read()
+        size = lines = 0
+        while True:
+            chunk = response.read(1 << 16)
+            if not chunk:
+                return response.status, (size, lines)
+            size += len(chunk)
+            lines += chunk.count(b"\n")
+    finally:
+        conn.close()
+
+
+def run_export(server, database, data, log, attempts=2):
+    """The export of the 100k phase's course: the figures counted first (as an instructor's
+    first look at the course would), then `attempts` downloads streamed to the end, each timed
+    and measured: rows, bytes, the workers' CPU, the database's CPU, and the growth of the
+    workers' peak resident memory (VmHWM reset before each download: /proc/<pid>/clear_refs)."""
+    course = data.small_courses[dataset.EXPORT_COURSE]
+    token = data.token(data.instructor)
+    result = {"figures_counted_s": figures_ready(server, data, course, log)}
+    runs = []
+    for _ in range(attempts):
+        workers = procs.children_of(server.proc.pid)
+        resident = {pid: reset_peak_rss(pid) for pid in workers}
+        cpu = {pid: procs.cpu_seconds(pid) for pid in workers}
+        db_cpu = procs.cpu_seconds(database.pid)
+        started = time.monotonic()
+        status, (size, lines) = _download(server, token, course)
+        seconds = time.monotonic() - started
+        if status != 200:
+            raise RuntimeError(f"students.csv answered {status}")
+        growth = max((procs.peak_rss_mb(pid) or 0) - resident[pid] for pid in workers)
+        runs.append({"seconds": round(seconds, 2), "rows": lines - 1, "bytes": size,
+                     "rss_growth_mb": round(growth, 1),
+                     "worker_cpu_s": round(sum(procs.cpu_seconds(pid) - cpu[pid] for pid in workers), 2),
+                     "db_cpu_s": round(procs.cpu_seconds(database.pid) - db_cpu, 2)})
+        log(f"export-100k: {runs[-1]}")
+    result.update(runs=runs, seconds=min(run["seconds"] for run in runs),
+                  rows=runs[-1]["rows"], rss_growth_mb=max(run["rss_growth_mb"] for run in runs))
+    return result
+
+
+def reset_peak_rss(pid):
+    """Reset the process's VmHWM to its current resident size (Linux: clear_refs 5); returns
+    that size in MiB."""
+    with open(f"/proc/{pid}/clear_refs", "w") as refs:
+        refs.write("5")
+    with open(f"/proc/{pid}/status") as status:
+        for text in status:
+            if text.startswith("VmRSS:"):
+                return int(text.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+# ---- the scenarios ---------------------------------------------------------------------------
+
+def _pair(name, method, files, args, expected=200):
+    """A scenario whose two participants are one server asked two kinds of request."""
+    return Scenario(name, method, files, args.connections, expected=dict.fromkeys(files, expected))
+
+
+def _participants(server, files):
+    return {name: replace(server, name=name) for name in files}
+
+
+def run_views(ours, database, db, data, rng, args, tmp, log, selected, fresh_database):
+    """Every 1k-phase scenario of the instructor's views that is selected: {scenario: figures
+    by participant}, or {scenario: {"error": ...}} when ours cannot serve it."""
+    results = {}
+    token = data.token(data.instructor)
+
+    def attempt(name, function):
+        if not selected(name):
+            return
+        try:
+            results[name] = function()
+        except RuntimeError as exc:
+            log(f"{name}: not measured: {exc}")
+            results[name] = {"error": str(exc)}
+
+    def measure(scenario):
+        return compare(_participants(ours, scenario.list_file), scenario, lambda: database.pid, args, log)
+
+    def summary():
+        # Counted first (a build writes a document per record), then a restarted database.
+        built = {label: figures_ready(ours, data, course, log) for label, course in data.summary_courses.items()}
+        files = {}
+        for label, course in data.summary_courses.items():
+            files[f"summary-{label}"] = tmp / f"summary-{label}.txt"
+            dataset.write_lines(files[f"summary-{label}"], [line(summary_path(course), token)])
+        fresh_database()
+        found = measure(_pair("summary", "GET", files, args))
+        found["figures_counted_s"] = built
+        return found
+
+    def write_cost():
+        """Flag PATCHes that each flip a flag (wrk's writer mode: writer i alternates the flag of
+        lecture i of user i's record), and position-only heartbeats, on either twin."""
+        figures_ready(ours, data, data.twin_courses["on"], log)
+        found = {}
+        for kind in ("patch", "heartbeat"):
+            files = {}
+            for twin, course in data.twin_courses.items():
+                lines = (dataset.heartbeat_list(data, course, rng) if kind == "heartbeat"
+                         else dataset.flipping_lines(data, course, args.connections))
+                files[f"figures-{twin}"] = tmp / f"figures-{kind}-{twin}.txt"
+                dataset.write_lines(files[f"figures-{twin}"], lines)
+            scenario = _pair(f"figures-{kind}-10", "PATCH", files, args,
+                             expected=204 if kind == "heartbeat" else 200)
+            if kind == "patch":
+                scenario.mode = "writer"
+            fresh_database()
+            found[kind] = measure(scenario)
+            for participant in found[kind].values():
+                participant.pop("wrk_threads", None)
+        return found
+
+    def students_pages():
+        course = data.summary_courses["10k"]
+        figures_ready(ours, data, course, log)
+        near_end = cursor_near_end(ours, data, course, dataset.SUMMARY_STUDENTS["10k"])
+        files = {"students-first": tmp / "students-first.txt", "students-near-end": tmp / "students-near-end.txt"}
+        dataset.write_lines(files["students-first"], [line(students_path(course, limit=PAGE), token)])
+        dataset.write_lines(files["students-near-end"],
+                            [line(students_path(course, limit=PAGE, after=near_end), token)])
+        fresh_database()
+        return measure(_pair("students-pages", "GET", files, args))
+
+    def dashboard():
+        files = {}
+        for label, user in data.dashboard_users.items():
+            files[f"dashboard-{label}"] = tmp / f"dashboard-{label}.txt"
+            dataset.write_lines(files[f"dashboard-{label}"], [line(f"{PREFIX}?page=1", data.token(user))])
+        fresh_database()
+        return measure(_pair("dashboard", "GET", files, args))
+
+    attempt("summary", summary)
+    attempt("figures", write_cost)
+    attempt("students-pages", students_pages)
+    attempt("dashboard", dashboard)
+    return results
+
+
+def summarize(views, export):
+    """The keys of bench/results.json for the instructor's views (None where not measured)."""
+    views = views or {}
+
+    def ratio(a, b, digits=2):
+        return round(a / b, digits) if a is not None and b else None
+
+    def figures(scenario, name, key="p50_ms"):
+        found = views.get(scenario) or {}
+        return (found.get(name) or {}).get(key)
+
+    summary = {"p50_ms_100": figures("summary", "summary-100"), "p50_ms_10k": figures("summary", "summary-10k")}
+    summary["ratio"] = ratio(summary["p50_ms_10k"], summary["p50_ms_100"])
+    summary["figures_counted_s"] = (views.get("summary") or {}).get("figures_counted_s")
+    write = views.get("figures") or {}
+    for kind in ("patch", "heartbeat"):
+        on, off = (write.get(kind) or {}).get("figures-on"), (write.get(kind) or {}).get("figures-off")
+        if on and off:
+            summary[f"{kind}_cpu_ms"] = {"on": on["cpu_ms_per_request"], "off": off["cpu_ms_per_request"]}
+            summary[f"{kind}_cpu_ratio"] = ratio(on["cpu_ms_per_request"], off["cpu_ms_per_request"], 3)
+            summary[f"{kind}_db_commands"] = {"on": on["db_commands_per_request"],
+                                              "off": off["db_commands_per_request"]}
+            summary[f"{kind}_commands_added"] = round(on["db_commands_per_request"]
+                                                      - off["db_commands_per_request"], 2)
+            summary[f"{kind}_commands_on"] = on["db_commands_by_collection"]
+    pages = {"p50_ms_first": figures("students-pages", "students-first"),
+             "p50_ms_near_end": figures("students-pages", "students-near-end")}
+    pages["ratio"] = ratio(pages["p50_ms_near_end"], pages["p50_ms_first"])
+    board = {"p50_ms_10": figures("dashboard", "dashboard-10"), "p50_ms_1000": figures("dashboard", "dashboard-1000")}
+    board["ratio"] = ratio(board["p50_ms_1000"], board["p50_ms_10"])
+    errors = {name: found["error"] for name, found in views.items() if isinstance(found, dict) and "error" in found}
+    export = export or {}
+    return {"summary": summary, "students_pages": pages, "dashboard_1000": board,
+            "csv_100k": {key: export.get(key) for key in ("seconds", "rows", "rss_growth_mb",
+                                                          "figures_counted_s", "runs", "error")},
+            "instructor_errors": errors}
+
+
+def raw_rows(views):
+    """(scenario, participant, figures) of every measured participant, for the printed table."""
+    for scenario, found in (views or {}).items():
+        groups = found.items() if scenario == "figures" else [(None, found)]
+        for kind, participants in groups:
+            for name, figures in (participants or {}).items():
+                if isinstance(figures, dict) and "rps" in figures:
+                    yield (f"figures-{kind}-10" if kind else scenario), name, figures
+
