@@ -11,6 +11,9 @@ Exempt, and named with their routing on a cluster:
   `course: {$in: [...]}`), a shard-key prefix, so still sent to one shard;
 - the instructor views: find (sorted by createdAt), count and aggregation by `course`
   alone, sent to every shard (scatter-gather);
+- the upkeep of the instructor's figures (progress/upkeep.py), by `course` too: a build's
+  find sorted by createdAt (resumed after a createdAt and _id), a sweep's find by updatedAt,
+  and its re-read of a batch (`_id: {$in: [...]}`), sent to every shard;
 - index management (createIndexes, listIndexes, dropIndexes).
 """
 import os
@@ -31,6 +34,7 @@ SINGLE_RECORD = "single record (user and course: one shard)"
 LIST_QUERIES = {
     "dashboard": "by user, a shard-key prefix: targeted to one shard",
     "instructor views": "by course alone: scatter-gather to every shard",
+    "instructor figures": "by course, updatedAt or a batch of _id: scatter-gather to every shard",
 }
 INDEX_MANAGEMENT = "index management"
 INDEX_COMMANDS = frozenset({"createIndexes", "listIndexes", "dropIndexes"})
@@ -112,6 +116,11 @@ def _list_query(name, command, query):
     if keys == {"course"}:
         if (name == "find" and sort[:1] == ["createdAt"]) or name in ("aggregate", "count"):
             return "instructor views"
+    if name == "find" and "course" in keys and "user" not in keys:
+        batch = isinstance(query.get("_id"), dict) and set(query["_id"]) == {"$in"}
+        resumed = sort[:1] in (["createdAt"], ["_id"]) and keys <= {"course", "createdAt", "_id"}
+        if resumed or keys == {"course", "updatedAt"} or (keys == {"course", "_id"} and batch):
+            return "instructor figures"
     return None
 
 

@@ -120,6 +120,27 @@ def _mongomock_find_with_expressions():
 _mongomock_find_with_expressions()
 
 
+def _mongomock_bulk_takes_sort():
+    """Let mongomock's bulk_write take pymongo 4.9+'s UpdateOne/ReplaceOne, which hand their
+    builder a `sort` argument mongomock does not know (None unless asked for: ignored)."""
+    builder = mongomock.collection.BulkOperationBuilder
+    if getattr(builder.add_update, "sort_filled", False):
+        return
+    for name in ("add_update", "add_replace"):
+        original = getattr(builder, name)
+
+        def without_sort(self, *args, sort=None, _original=original, **kwargs):
+            """The builder's method, with `sort` (unset) left out."""
+            assert sort is None, "mongomock cannot sort a bulk update"
+            return _original(self, *args, **kwargs)
+
+        without_sort.sort_filled = True
+        setattr(builder, name, without_sort)
+
+
+_mongomock_bulk_takes_sort()
+
+
 def database_config(db_uri):
     """(config, disconnect) pointing an app at `db_uri`.
 

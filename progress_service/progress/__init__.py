@@ -15,6 +15,7 @@ from . import auth, settings as mount_settings, signals  # noqa: F401  (signals:
 from .catalog import CourseInfo, HostCatalog, MongoCatalog, UserInfo, bind_catalog  # noqa: F401
 from .database import Database
 from .exceptions import MountError
+from .figures import KeptFigures
 from .outbox import Outbox
 from .relay import Relay
 from .openapi import SUFFIX as OPENAPI_SUFFIX, bp as openapi_bp
@@ -44,6 +45,8 @@ class Mount:
     catalog: object
     outbox: Outbox = None
     relay: Relay = None
+    # The instructor's figures kept per course (figures.py), and the keys this process learned.
+    figures: KeptFigures = None
     # The OpenAPI document as served, by script root (built on first request).
     openapi_cache: dict = field(default_factory=dict)
 
@@ -102,7 +105,7 @@ class Progress:
         database = Database(config)
         catalog = bind_catalog(catalog or self.catalog, database)
         prefix = url_prefix or self.url_prefix or mount_settings.DEFAULT_PREFIX
-        mount = Mount(name, prefix, config, database, catalog)
+        mount = Mount(name, prefix, config, database, catalog, figures=KeptFigures(database))
         if config.xapi is not None:
             # Objects only: no thread and no socket until start_background() or a request.
             mount.outbox = Outbox(config, database)

@@ -1,23 +1,22 @@
-"""Read-only views beyond the original (contract section 7): the student's dashboard and the
-instructor's summary and student list. No Flask in here.
+"""Read-only views beyond the original (contract sections 7 and 15): the student's dashboard and
+the instructor's summary and student list. No Flask in here.
 
-Every figure shown per record comes from `present`, i.e. the same rule over the course's
-current lectures as GET /:courseId; only the summary computes the rule in the database, and
-`summary_pipeline` says how it mirrors `rule.completion_state`.
+Every figure shown per record on the dashboard comes from `present`, i.e. the same rule over
+the course's current lectures as GET /:courseId; the instructor's views answer from the
+figures kept per course (figures.py, upkeep.py), which apply the same rule.
 """
 from dataclasses import dataclass
 
+from . import tally, upkeep
 from .catalog import CourseInfo
-from .database import DASHBOARD, STUDENTS
+from .database import DASHBOARD
 from .exceptions import Forbidden, NotFound
-from .present import present
+from .present import iso_time, present
 from .service import ADMIN, COURSE_NOT_FOUND, may_read, ready
 
 NOT_ALLOWED = "Only the course's instructor or an admin can see its progress"
 DASHBOARD_SORT = [("lastAccessed", -1), ("_id", -1)]
-STUDENTS_SORT = [("createdAt", 1), ("_id", 1)]
 DASHBOARD_KEYS = ("course", "completionPercentage", "isCompleted", "completedAt", "lastAccessed", "resume")
-STUDENT_KEYS = ("completionPercentage", "isCompleted", "completedAt", "lastAccessed")
 
 
 @dataclass
@@ -42,13 +41,15 @@ class Summary:
     completed: int
     average_percentage: float
     lectures: list
+    as_of: object
 
     def as_dict(self):
         """The figures as the client sees them."""
         return {"students": self.students, "completed": self.completed,
                 "averagePercentage": self.average_percentage,
                 "lectures": [{"lecture": str(row["lecture"]), "title": row["title"], "completed": row["completed"]}
-                             for row in self.lectures]}
+                             for row in self.lectures],
+                "asOf": iso_time(self.as_of)}
 
 
 def _page_of(mount, query, sort, index, page, limit):
@@ -118,65 +119,6 @@ def require_instructor(mount, user_id, course_id):
     return course
 
 
-def students(mount, user_id, course_id, page, limit):
-    """The course's records with their users, for its instructor or an admin."""
-    course = require_instructor(mount, user_id, course_id)
-    query = {"course": course.id}
-    raws = list(_page_of(mount, query, STUDENTS_SORT, STUDENTS, page, limit))
-    total = mount.database.records().count_documents(query)
-    users = mount.catalog.users({raw["user"] for raw in raws})
-    items = []
-    for raw in raws:
-        shown = present(raw, course, None, raw["user"])
-        user = users.get(raw["user"])
-        items.append({"user": {"_id": str(raw["user"]), "name": getattr(user, "name", None),
-                               "email": getattr(user, "email", None)},
-                      **{key: shown[key] for key in STUDENT_KEYS}})
-    return Page(items, page, limit, total)
-
-
-def _first_entry_completed(lecture):
-    """Expression: the first stored entry of `lecture` exists and its isCompleted is true."""
-    entries = {"$filter": {"input": {"$ifNull": ["$lectureProgress", []]}, "as": "entry",
-                           "cond": {"$eq": ["$$entry.lecture", lecture]}}}
-    flags = {"$map": {"input": entries, "as": "found",
-                      "in": {"$eq": [{"$ifNull": ["$$found.isCompleted", False]}, True]}}}
-    return {"$in": [True, {"$slice": [flags, 1]}]}
-
-
-def _percentage(lecture_count):
-    """Expression: the contract's (200*c + t) // (2*t) over the projected flags f0..f{t-1}."""
-    if lecture_count == 0:
-        return {"$literal": 0}
-    completed = {"$add": [{"$cond": [f"$f{i}", 1, 0]} for i in range(lecture_count)]}
-    # $floor of the double quotient is integer division here: a quotient below an integer
-    # is below it by at least 1/(2t), far more than a double's rounding error.
-    return {"$floor": {"$divide": [{"$add": [{"$multiply": [200, completed]}, lecture_count]},
-                                   2 * lecture_count]}}
-
-
-def summary_pipeline(course_id, lecture_ids):
-    """One aggregation over a course's records: students, completed, percentage sum, per lecture.
-
-    It mirrors rule.completion_state, which stays the single source of the rule for
-    saves: only the given current lectures count, the first entry of a lecture wins, a
-    lecture without an entry is not completed, no lectures is 0. The test comparing its
-    figures with completion_state over the same records is what keeps the two aligned.
-    Flags are one field per lecture (f0, f1, ...) rather than a $map over the lecture
-    list, because mongomock loses the outer variable inside a nested $map.
-    """
-    flags = {f"f{i}": _first_entry_completed(lecture) for i, lecture in enumerate(lecture_ids)}
-    per_lecture = {f"f{i}": {"$sum": {"$cond": [f"$f{i}", 1, 0]}} for i in range(len(lecture_ids))}
-    return [
-        {"$match": {"course": course_id}},
-        {"$project": {"_id": 0, **flags}},
-        {"$project": {"percentage": _percentage(len(lecture_ids)), **dict.fromkeys(flags, 1)}},
-        {"$group": {"_id": None, "students": {"$sum": 1},
-                    "completed": {"$sum": {"$cond": [{"$eq": ["$percentage", 100]}, 1, 0]}},
-                    "percentageSum": {"$sum": "$percentage"}, **per_lecture}},
-    ]
-
-
 def mean_one_decimal(total, count):
     """total / count rounded half up to one decimal, exactly (0 when there is nothing)."""
     if count == 0:
@@ -185,17 +127,16 @@ def mean_one_decimal(total, count):
 
 
 def summary(mount, user_id, course_id):
-    """The course's figures over its current lectures, computed by the database."""
+    """The course's figures over its current lectures, from the figures kept for it (upkeep.py)."""
     course = require_instructor(mount, user_id, course_id)
-    lecture_ids = tuple(dict.fromkeys(course.lecture_ids))
-    rows = list(mount.database.records().aggregate(summary_pipeline(course.id, lecture_ids)))
-    figures = rows[0] if rows else {}
-    titles = mount.catalog.lecture_titles(lecture_ids)
-    count = figures.get("students", 0)
+    kept = upkeep.current(mount, course)
+    counts, lectures = kept.figures, kept.lectures
+    titles = mount.catalog.lecture_titles(lectures) if lectures else {}
     return Summary(
-        students=count,
-        completed=figures.get("completed", 0),
-        average_percentage=mean_one_decimal(int(figures.get("percentageSum", 0)), count),
-        lectures=[{"lecture": lecture, "title": titles.get(lecture), "completed": figures.get(f"f{i}", 0)}
-                  for i, lecture in enumerate(lecture_ids)],
+        students=counts["students"],
+        completed=tally.completed_count(counts),
+        average_percentage=mean_one_decimal(tally.percentage_sum(counts), counts["students"]),
+        lectures=[{"lecture": lecture, "title": titles.get(lecture), "completed": counts["per"][position]}
+                  for position, lecture in enumerate(lectures)],
+        as_of=kept.as_of,
     )

@@ -2,14 +2,15 @@
 import json
 from functools import wraps
 
-from flask import Blueprint, current_app, g, request
+from flask import Blueprint, current_app, g, request, stream_with_context
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
-from . import auth, insights, service
+from . import auth, insights, roster, service
 from .envelope import failure, register_error_handlers, success
 from .exceptions import InvalidInput
-from .schemas import BatchUpdateSchema, CoursePathSchema, LecturePathSchema, LectureUpdateSchema, PageQuerySchema
+from .schemas import (BatchUpdateSchema, CoursePathSchema, LecturePathSchema, LectureUpdateSchema, PageQuerySchema,
+                      StudentsQuerySchema)
 
 bp = Blueprint("progress", __name__)
 register_error_handlers(bp)
@@ -19,6 +20,7 @@ lecture_path = LecturePathSchema()
 lecture_update = LectureUpdateSchema()
 batch_update = BatchUpdateSchema()
 page_query = PageQuerySchema()
+students_query = StudentsQuerySchema()
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 FALLBACK = "fallback"
 MINIMAL = "return=minimal"
@@ -293,7 +295,18 @@ def course_summary(here, user_id, course_id):
 @bp.get("/<course_id>/students")
 @authenticated
 def course_students(here, user_id, course_id):
-    """The course's students with their progress, oldest record first."""
+    """The course's students with their progress, oldest record first unless sorted otherwise."""
     ids = load(course_path, {"courseId": course_id})
-    query = paging()
-    return success(insights.students(here, user_id, ids["course_id"], query["page"], query["limit"]).as_dict())
+    query = roster.ListQuery(**load(students_query, request.args.to_dict()))
+    return success(roster.students(here, user_id, ids["course_id"], query).as_dict())
+
+
+@bp.get("/<course_id>/students.csv")
+@authenticated
+def course_students_csv(here, user_id, course_id):
+    """Every student of the course as CSV, one column per current lecture (streamed)."""
+    ids = load(course_path, {"courseId": course_id})
+    name, rows = roster.export(here, user_id, ids["course_id"])
+    response = current_app.response_class(stream_with_context(rows), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response

@@ -1,11 +1,17 @@
 """marshmallow schemas: strict input (path ids, bodies, paging) and the `<progress>` output."""
+import base64
+import binascii
 import math
+from datetime import datetime
 
+import bson
 from bson import ObjectId
+from bson.codec_options import CodecOptions
 from bson.errors import InvalidId
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from .present import iso_time
+from .tally import STATUSES
 
 MAX_BATCH = 200
 MAX_PAGE_SIZE = 100
@@ -149,6 +155,69 @@ class PageQuerySchema(Schema):
     limit = fields.Integer(load_default=20, strict=False, validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
 
 
+SORTS = ("createdAt", "lastAccessed", "percentage")
+ORDERS = ("asc", "desc")
+CURSOR_KEYS = {"sort", "order", "status", "value", "id"}
+MAX_CURSOR = 300
+CURSOR_CODEC = CodecOptions(tz_aware=True)
+
+
+def encode_cursor(position):
+    """A list position ({sort, order, status, value, id}) as the opaque text of `next`."""
+    return base64.urlsafe_b64encode(bson.encode(position)).decode().rstrip("=")
+
+
+def decode_cursor(text):
+    """The position a `next` text stands for; ValueError when it is not one."""
+    if not isinstance(text, str) or not 0 < len(text) <= MAX_CURSOR:
+        raise ValueError(text)
+    try:
+        position = bson.decode(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)), CURSOR_CODEC)
+    except (binascii.Error, bson.errors.BSONError, ValueError, TypeError, OverflowError) as exc:
+        raise ValueError(text) from exc
+    value = position.get("value")
+    if set(position) != CURSOR_KEYS or not isinstance(value, (int, datetime)) or isinstance(value, bool) \
+            or position["sort"] not in SORTS or position["order"] not in ORDERS \
+            or position["status"] not in (None, *STATUSES) or isinstance(position["id"], (dict, list)):
+        raise ValueError(text)
+    return position
+
+
+class ListCursor(fields.Field):
+    """The `after` of a list: the `next` of its previous page, decoded."""
+
+    default_error_messages = {"invalid": "Not the `next` of a page of this list."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            return decode_cursor(value)
+        except ValueError as exc:
+            raise self.make_error("invalid") from exc
+
+
+class StudentsQuerySchema(PageQuerySchema):
+    """?page=&limit=&after=&sort=&order=&status= of the instructor's student list."""
+
+    page = fields.Integer(load_default=None, strict=False, validate=validate.Range(min=1, max=MAX_PAGE))
+    after = ListCursor(load_default=None)
+    sort = fields.String(load_default="createdAt", validate=validate.OneOf(SORTS))
+    order = fields.String(load_default="asc", validate=validate.OneOf(ORDERS))
+    status = fields.String(load_default=None, validate=validate.OneOf(STATUSES))
+
+    @validates_schema
+    def one_way_to_page(self, data, **kwargs):
+        """`after` continues the list it came from: not with `page`, nor another sort or filter."""
+        after = data.get("after")
+        if after is None:
+            return
+        if data.get("page") is not None:
+            raise ValidationError({"after": ["Send page or after, not both."]})
+        asked = (data.get("sort"), data.get("order"), data.get("status"))
+        if (after["sort"], after["order"], after["status"]) != asked:
+            raise ValidationError({"after": ["This cursor is of another sort, order or status: "
+                                             "send the same ones as for the page it came from."]})
+
+
 # --- output -----------------------------------------------------------------------------
 
 # allow_none marks what may be null (contract section 3: keys are always present, null when
@@ -247,9 +316,12 @@ class DashboardPageOutSchema(Schema):
 
 
 class StudentsPageOutSchema(DashboardPageOutSchema):
-    """A page of a course's students."""
+    """A page of a course's students (`page` is null on a page asked for by cursor)."""
 
     items = fields.List(fields.Nested(StudentOutSchema))
+    page = fields.Integer(allow_none=True)
+    next = fields.String(allow_none=True)
+    as_of = IsoTime(data_key="asOf")
 
 
 class SummaryLectureOutSchema(Schema):
@@ -267,5 +339,6 @@ class SummaryOutSchema(Schema):
     completed = fields.Integer()
     average_percentage = fields.Float(data_key="averagePercentage")
     lectures = fields.List(fields.Nested(SummaryLectureOutSchema))
+    as_of = IsoTime(data_key="asOf")
 
 

@@ -11,7 +11,7 @@ import random
 import time
 from dataclasses import dataclass, replace
 
-from . import signals, store
+from . import figures, signals, store
 from .exceptions import Conflict, Forbidden, InvalidInput, NotFound
 from .models import ProgressServiceRecord
 from .rule import now_ms
@@ -181,6 +181,7 @@ def write(mount, user_id, course, change, create=False, legacy_first=False):
         store.apply_rule(record)
         done = Write(record, course, lectures.newly_completed(lecture_ids), was_percentage, was_completed, now)
         if _store(mount, records, done):
+            figures.record_written(mount, done)
             _announce(done)
             return done
         _backoff(attempt)

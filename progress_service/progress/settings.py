@@ -15,6 +15,8 @@ DEFAULTS = {
     "PROGRESS_MAX_BODY_BYTES": 64 * 1024,
     "PROGRESS_ENROLLMENT": "required",
     "PROGRESS_COMPLETE_AT": "0.9",
+    # Writes made elsewhere (the original app) reach the instructor's figures within this.
+    "PROGRESS_SUMMARY_REFRESH_SECONDS": "30",
     # flask-jwt-extended's own default: the header a host's CSRF double submit reads.
     "JWT_ACCESS_CSRF_HEADER_NAME": "X-CSRF-TOKEN",
 }
@@ -51,6 +53,17 @@ def complete_at(value):
     if fraction is None or not 0 < fraction <= 1:
         raise ValueError(f"PROGRESS_COMPLETE_AT must be a number in (0, 1] or off, not {value!r}")
     return fraction
+
+
+def positive_seconds(name, value):
+    """A number of seconds > 0 (a fraction is fine)."""
+    try:
+        seconds = float(str(value).strip())
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0 or seconds == float("inf"):
+        raise ValueError(f"{name} must be a number of seconds > 0, not {value!r}")
+    return seconds
 
 
 def enrollment(value):
@@ -91,6 +104,7 @@ class Settings:
     write_concern: str
     read_preference: str
     xapi: XapiSettings
+    summary_refresh: float = 30.0
 
 
 def xapi_settings(get):
@@ -126,4 +140,5 @@ def read(config):
         write_concern=get("MONGODB_WRITE_CONCERN"),
         read_preference=get("MONGODB_READ_PREFERENCE"),
         xapi=xapi_settings(get),
+        summary_refresh=positive_seconds("PROGRESS_SUMMARY_REFRESH_SECONDS", get("PROGRESS_SUMMARY_REFRESH_SECONDS")),
     )

@@ -1,0 +1,372 @@
+"""Keeping each course's figures (figures.py) built and fresh, driven by the instructor's views.
+
+Nothing runs in the background: the view that needs a course's figures brings them up to date
+first, and one process at a time does the work (a claim on the course's document: a time
+until which it is held, and who holds it).
+
+- BUILD. Figures that are missing, fail tally.problem, or were computed over another lecture
+  list than the course's current one are built anew under a fresh key (figures.py, point
+  3): zero counts, then every record of the course in (createdAt, _id) order, in batches,
+  each batch's record documents written and then the batch's sum added to the counts with
+  the progress made (`cursor`). A request works on it for at most BUILD_SECONDS, then
+  answers (503, or the previous figures while a changed lecture list is being counted) and
+  the next request continues from the cursor. A builder that dies leaves its claim to run
+  out: whoever comes next starts over under another key, so a half-written batch never
+  counts. Writes go on meanwhile and count under the new key (figures.py).
+- SWEEP. Writes the service did not make (the original app) are found by their updatedAt:
+  at most every PROGRESS_SUMMARY_REFRESH_SECONDS, the records updated since the last sweep
+  began (less LATE_WRITE_SECONDS, for a write's own time and clock skew) are reconciled.
+  A sweep or a finished build sets `asOf` to its start: the figures are exact as of then,
+  and include every write the service made since.
+- Every COUNT_EVERY refresh intervals the records and the record documents are counted: a
+  difference from `students` means records (or record documents) were deleted by someone
+  else, and the figures are rebuilt. The checks of tally.problem catch a lost or
+  inconsistent course document on every read.
+"""
+import logging
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import timedelta
+
+from bson import ObjectId
+from pymongo import ASCENDING, UpdateOne
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
+
+from . import figures, tally
+from .exceptions import Unavailable
+from .rule import as_utc, now_ms
+
+log = logging.getLogger("progress_service")
+
+BATCH = 500
+BUILD_SECONDS = 10      # a request's share of a build; the next request continues
+CLAIM_SECONDS = 60      # renewed with every batch: longer than any batch
+LATE_WRITE_SECONDS = 30  # how much earlier than its commit a write's updatedAt may be
+COUNT_EVERY = 10        # refresh intervals between two counts of the records
+BUILDING = "The course's figures are being counted; retry shortly"
+BUILD_ORDER = [("createdAt", ASCENDING), ("_id", ASCENDING)]
+# The record documents' indexes: the instructor's list sorts and filters by them (roster.py).
+INDEXES = (
+    [("k", 1), ("createdAt", 1), ("_id", 1)],
+    [("k", 1), ("lastAccessed", 1), ("_id", 1)],
+    [("k", 1), ("n", 1), ("_id", 1)],
+    [("k", 1), ("st", 1), ("createdAt", 1), ("_id", 1)],
+    [("k", 1), ("st", 1), ("lastAccessed", 1), ("_id", 1)],
+)
+
+
+@dataclass
+class Kept:
+    """Figures a view may answer from: `figures` holds lectures, the counts and asOf."""
+
+    figures: dict
+    exact: bool  # False: the previous figures, over the lecture list before it changed
+
+    @property
+    def key(self):
+        """The key their record documents are counted under."""
+        return self.figures["key"]
+
+    @property
+    def lectures(self):
+        """The lecture list they were computed over."""
+        return tuple(self.figures["lectures"])
+
+    @property
+    def as_of(self):
+        """When they were exact."""
+        return as_utc(self.figures.get("asOf"))
+
+
+def ensure_indexes(kept):
+    """The record documents' indexes, checked once per process and database (made when missing)."""
+    db = kept.database.db()
+    if kept._indexed is db:
+        return
+    collection = db[figures.COLLECTION]
+    existing = {tuple(index["key"].items()) for index in collection.list_indexes()}
+    for keys in INDEXES:
+        if tuple(keys) not in existing:
+            try:
+                # No `background` option: SecantusDB refuses it next to an existing index.
+                collection.create_index(keys)
+            except OperationFailure as exc:
+                log.warning("index %s on %s not created (the lists still work, more slowly): %s",
+                            keys, figures.COLLECTION, exc)
+    kept._indexed = db
+
+
+def current(mount, course, exact=False):
+    """The course's figures, built and swept as needed; the previous ones while a changed
+    lecture list is being counted (unless `exact`); else 503 while they are being built."""
+    kept = mount.figures
+    ensure_indexes(kept)
+    lectures = tally.lecture_list(course.current)
+    document = _usable(mount, course.id, lectures)
+    if document is None:
+        raise Unavailable(BUILDING, headers={"Retry-After": "5"})
+    if document["state"] == "ready":
+        document = _swept(mount, course.id, document)
+        if document["state"] == "ready":
+            return Kept(document, True)
+    previous = document.get("previous")
+    if previous and not exact:
+        return Kept({**previous, "key": document["key"]}, False)
+    raise Unavailable(BUILDING, headers={"Retry-After": "5"})
+
+
+def _usable(mount, course_id, lectures):
+    """The course's document over `lectures`: as stored, or after starting and working on a build."""
+    kept = mount.figures
+    document = figures.read_course(kept, course_id)
+    digest = tally.list_hash(lectures)
+    if document is None or tally.problem(document) or document.get("h") != digest:
+        if document is not None and tally.problem(document):
+            log.warning("the figures of course %s are rebuilt: %s", course_id, tally.problem(document))
+        document = start_build(kept, course_id, lectures, document)
+    if document is not None and document["state"] == "building":
+        token = _claim(kept, document)
+        if token is None and _abandoned(document):
+            document = start_build(kept, course_id, lectures, document)
+            token = _claim(kept, document)
+        if token is not None:
+            document = build(mount, course_id, document, token, time.monotonic() + BUILD_SECONDS)
+    return document
+
+
+def _abandoned(document):
+    """Whether a build's claim ran out without being released (its builder died)."""
+    until = document.get("claim")
+    return document["state"] == "building" and until is not None and as_utc(until) < now_ms()
+
+
+def _claim(kept, document):
+    """A token when this process now holds the course's claim, else None (held by another)."""
+    until = document.get("claim")
+    if until is not None and as_utc(until) >= now_ms():
+        return None
+    if until is not None and document["state"] == "building":
+        return None  # abandoned: the build starts over instead
+    token = uuid.uuid4().hex
+    taken = kept.collection().update_one(
+        {"_id": figures.course_key(document["_id"]["course"]), "key": document["key"],
+         "claimedBy": document.get("claimedBy")},
+        {"$set": {"claim": now_ms() + timedelta(seconds=CLAIM_SECONDS), "claimedBy": token}})
+    return token if taken.modified_count == 1 else None
+
+
+def start_build(kept, course_id, lectures, old):
+    """Replace the course's document by an empty one under a fresh key, claimed by nobody.
+
+    The old figures are kept as `previous` when they were ready and sound (a changed lecture
+    list): the summary answers them, with their asOf, until the new ones are counted.
+    """
+    now = now_ms()
+    document = {"_id": figures.course_key(course_id), "key": str(ObjectId()), "lectures": list(lectures),
+                "h": tally.list_hash(lectures), **tally.empty_figures(lectures), "state": "building",
+                "started": now, "cursor": None, "claim": None, "claimedBy": None, "asOf": None,
+                "countedAt": now, "retired": []}
+    if old is not None:
+        document["retired"] = [*(old.get("retired") or []), old.get("key")]
+        if old.get("state") == "ready" and not tally.problem(old):
+            document["previous"] = {name: old[name] for name in ("lectures", "students", "hist", "per", "asOf")}
+        elif old.get("previous"):
+            document["previous"] = old["previous"]
+        replaced = kept.collection().replace_one({"_id": document["_id"], "key": old.get("key")}, document)
+        if replaced.matched_count == 0:
+            return figures.read_course(kept, course_id) or document  # someone else started one
+    else:
+        try:
+            kept.collection().insert_one(document)
+        except DuplicateKeyError:
+            return figures.read_course(kept, course_id)
+    kept.forget(course_id)
+    return document
+
+
+# --- the build ------------------------------------------------------------------------------
+
+def _records_after(records, course_id, cursor):
+    """The course's records after `cursor` in (createdAt, _id) order, as up to two queries.
+
+    Equal createdAt values are told apart by _id; each query is a range on the index
+    (course, createdAt, _id), which both real MongoDB and the embedded server serve.
+    """
+    if cursor is None:
+        yield from records.find({"course": course_id}, figures.RECORD_FIELDS).sort(BUILD_ORDER).batch_size(BATCH)
+        return
+    at, last = cursor["at"], cursor["id"]
+    yield from records.find({"course": course_id, "createdAt": at, "_id": {"$gt": last}},
+                            figures.RECORD_FIELDS).sort("_id", ASCENDING).batch_size(BATCH)
+    later = {"$gt": at} if at is not None else {"$type": "date"}
+    yield from records.find({"course": course_id, "createdAt": later},
+                            figures.RECORD_FIELDS).sort(BUILD_ORDER).batch_size(BATCH)
+
+
+def _batches(iterable):
+    """Lists of up to BATCH items."""
+    batch = []
+    for item in iterable:
+        batch.append(item)
+        if len(batch) == BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def build(mount, course_id, document, token, deadline=None):
+    """Count the course's records into the document being built, until done or `deadline`
+    (time.monotonic()); the document as it then is."""
+    kept, key, lectures = mount.figures, document["key"], tuple(document["lectures"])
+    mine = {"_id": figures.course_key(course_id), "key": key, "claimedBy": token}
+    records = mount.database.records_for_write()
+    for batch in _batches(_records_after(records, course_id, document.get("cursor"))):
+        known = {doc["_id"]: doc for doc in kept.collection().find({"_id": {"$in": [raw["_id"] for raw in batch]}})}
+        # Only documents not counted under this key yet: one already counted was counted by a
+        # write that read its record after this batch was read.
+        changes = [figures.change_for(key, lectures, known.get(raw["_id"]), raw) for raw in batch
+                   if known.get(raw["_id"], {}).get("k") != key]
+        paths = _write_uncounted(kept, [change for change in changes if change is not None])
+        last = batch[-1]
+        progress = {"$set": {"cursor": {"at": last.get("createdAt"), "id": last["_id"]},
+                             "claim": now_ms() + timedelta(seconds=CLAIM_SECONDS)}}
+        if paths:
+            progress["$inc"] = paths
+        if kept.collection().update_one(mine, progress).matched_count == 0:
+            return figures.read_course(kept, course_id)  # another process took over
+        if deadline is not None and time.monotonic() > deadline:
+            return _release(kept, mine)
+    return _finish(mount, course_id, kept.collection().find_one(mine) or document, token)
+
+
+def _write_uncounted(kept, changes):
+    """Write a batch's record documents (each conditional); the sum of the paths of those written."""
+    if not changes:
+        return {}
+    try:
+        kept.collection().bulk_write([statement for statement, _paths in changes], ordered=False)
+        failed = set()
+    except BulkWriteError as exc:
+        if not figures._only_conflicts(exc):
+            raise
+        failed = {error["index"] for error in exc.details["writeErrors"]}
+    total = Counter()
+    for index, (_statement, paths) in enumerate(changes):
+        if index not in failed:
+            total.update(paths)
+    return tally.nonzero(total)
+
+
+def _release(kept, mine):
+    """Give the claim up (the work is saved); the document as it then is."""
+    return kept.collection().find_one_and_update(mine, {"$set": {"claim": None, "claimedBy": None}},
+                                                 return_document=True)
+
+
+def _finish(mount, course_id, document, token):
+    """The last step of a build: catch up with the writes made elsewhere since it began, then
+    ready; the previous figures and the retired keys' documents go."""
+    kept = mount.figures
+    mine = {"_id": figures.course_key(course_id), "key": document["key"], "claimedBy": token}
+    started = sweep_records(mount, course_id, document, as_utc(document["started"]))
+    ready = kept.collection().find_one_and_update(
+        mine, {"$set": {"state": "ready", "asOf": started, "swept": started, "claim": None, "claimedBy": None},
+               "$unset": {"previous": "", "cursor": ""}}, return_document=True)
+    if ready is None:
+        return figures.read_course(kept, course_id)
+    retired = [old for old in ready.get("retired") or () if old]
+    if retired:
+        kept.collection().delete_many({"k": {"$in": retired + [old + figures.GONE for old in retired]}})
+        kept.collection().update_one({"_id": ready["_id"], "key": ready["key"]}, {"$set": {"retired": []}})
+    return ready
+
+
+# --- the sweep ------------------------------------------------------------------------------
+
+def sweep_records(mount, course_id, document, since):
+    """Reconcile the records updated since `since` (less LATE_WRITE_SECONDS); its start time."""
+    kept, key, lectures = mount.figures, document["key"], tuple(document["lectures"])
+    started = now_ms()
+    records = mount.database.records_for_write()
+    window = {"course": course_id, "updatedAt": {"$gte": since - timedelta(seconds=LATE_WRITE_SECONDS)}}
+    for batch in _batches(records.find(window, figures.RECORD_FIELDS).batch_size(BATCH)):
+        known = {doc["_id"]: doc for doc in kept.collection().find({"_id": {"$in": [raw["_id"] for raw in batch]}})}
+        stale = [raw["_id"] for raw in batch
+                 if figures.change_for(key, lectures, known.get(raw["_id"]), raw) is not None]
+        if not stale:
+            continue
+        # Read again after the documents, so that no record is older than its document.
+        fresh = {raw["_id"]: raw for raw in records.find({"_id": {"$in": stale}, "course": course_id},
+                                                          figures.RECORD_FIELDS)}
+        changes = [figures.change_for(key, lectures, known.get(record_id), fresh.get(record_id))
+                   for record_id in stale]
+        figures.apply_changes(kept, course_id, key, [change for change in changes if change is not None])
+    return started
+
+
+def _swept(mount, course_id, document):
+    """The ready document, swept first when its last sweep is older than the refresh interval
+    (and its counts checked when the last check is COUNT_EVERY intervals old)."""
+    interval = timedelta(seconds=mount.settings.summary_refresh)
+    now = now_ms()
+    swept = as_utc(document.get("swept")) or now
+    if now - swept < interval:
+        return document
+    kept = mount.figures
+    token = _claim(kept, document)
+    if token is None:
+        return document  # another process is sweeping: these figures are as of their asOf
+    mine = {"_id": document["_id"], "key": document["key"], "claimedBy": token}
+    started = sweep_records(mount, course_id, document, swept)
+    done = {"asOf": started, "swept": started, "claim": None, "claimedBy": None}
+    if now - as_utc(document.get("countedAt") or now) >= interval * COUNT_EVERY:
+        done["countedAt"] = now
+        if _counts_disagree(mount, course_id, document["key"]):
+            _release(kept, mine)
+            log.warning("the figures of course %s no longer count its records (records or figures deleted "
+                        "elsewhere): they are rebuilt", course_id)
+            return _rebuilt(mount, course_id, document)
+    return kept.collection().find_one_and_update(mine, {"$set": done}, return_document=True) or \
+        figures.read_course(kept, course_id)
+
+
+def _counts_disagree(mount, course_id, key):
+    """Whether the course's records, its figures' `students` and its record documents differ in
+    number (records counted before and after, so that one created meanwhile is not taken for
+    a difference). A record document with `owed` does not count as a student yet."""
+    records = mount.database.records()
+    before = records.count_documents({"course": course_id})
+    counted = (figures.read_course(mount.figures, course_id) or {}).get("students")
+    documents = mount.figures.collection().count_documents({"k": key, "owed": None})
+    after = records.count_documents({"course": course_id})
+    return before == after and (counted != after or documents != after)
+
+
+def _rebuilt(mount, course_id, document):
+    """Start the course's figures over (the old ones answer meanwhile) and work on them."""
+    fresh = start_build(mount.figures, course_id, tuple(document["lectures"]), document)
+    return _usable(mount, course_id, tuple(fresh["lectures"]))
+
+
+# --- for operators --------------------------------------------------------------------------
+
+def rebuild(mount, course):
+    """Build the course's figures anew from its records, to the end; the ready document."""
+    ensure_indexes(mount.figures)
+    lectures = tally.lecture_list(course.current)
+    kept = mount.figures
+    document = start_build(kept, course.id, lectures, figures.read_course(kept, course.id))
+    while document["state"] != "ready":
+        token = _claim(kept, document)
+        if token is None:
+            if _abandoned(document):
+                document = start_build(kept, course.id, lectures, document)
+            else:
+                time.sleep(1)  # a request is working on it: wait for its slice to end
+                document = figures.read_course(kept, course.id)
+            continue
+        document = build(mount, course.id, document, token)
+    return document
