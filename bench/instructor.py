@@ -35,7 +35,10 @@ VIEWS = ("summary", "figures", "students-pages", "dashboard")  # the 1k phase's,
 EXPORT = "export-100k"  # the 100k phase's
 PAGE = 20               # the page size the list scenarios ask for (the API's default)
 WALK_PAGE = 100         # the largest page, to reach the end of a list in few requests
-FIGURES_TIMEOUT = 900   # s: building a course's figures from 100,000 records on SecantusDB
+# How long a course's figures may take to be counted from its records, on SecantusDB.
+FIGURES_BASE_S = 120
+FIGURES_S_PER_RECORD = 0.005
+COUNTED = {}  # course id: seconds its figures took to be counted, or why they were not
 BUILDING = 503          # the answer while a course's figures are being counted
 
 
@@ -55,24 +58,38 @@ def line(path, token):
 
 # ---- waiting for the figures, walking the list ------------------------------------------------
 
-def figures_ready(server, data, course, log, timeout=FIGURES_TIMEOUT):
-    """Ask the course's summary until it answers 200 (503 while its figures are counted);
-    returns the seconds it took. Raises RuntimeError with the last answer otherwise."""
+def figures_ready(server, data, course, log, students=1000):
+    """Ask the course's summary until it answers 200 (503 while its figures are counted, and
+    now and then while a batch of the count outlasts a request's time budget); returns the
+    seconds it took. RuntimeError with the last answer when the time for `students` records
+    (FIGURES_BASE_S + FIGURES_S_PER_RECORD each) runs out, or when no answer ever said the
+    figures were being counted. A course's outcome is remembered (COUNTED)."""
+    known = COUNTED
+    if course["_id"] in known:
+        outcome = known[course["_id"]]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
     started = time.monotonic()
+    deadline = started + FIGURES_BASE_S + FIGURES_S_PER_RECORD * students
     token = data.token(data.instructor)
-    status, body = None, None
-    while time.monotonic() - started < timeout:
+    counting, asked = False, 0
+    while True:
         status, body = http_json(server.url, "GET", summary_path(course), token, timeout=120)
+        asked += 1
         if status == 200:
-            spent = time.monotonic() - started
+            spent = round(time.monotonic() - started, 1)
             if spent > 5:
                 log(f"{server.name}: figures of course {course['_id']} counted in {spent:.0f}s")
-            return round(spent, 1)
-        message = body.get("message", "") if isinstance(body, dict) else ""
-        if status != BUILDING or "count" not in message:  # "The course's figures are being counted"
-            break
+            known[course["_id"]] = spent
+            return spent
+        counting = counting or "count" in str(body)  # "The course's figures are being counted"
+        if status != BUILDING or time.monotonic() > deadline or (asked >= 5 and not counting):
+            known[course["_id"]] = RuntimeError(
+                f"summary of {course['_id']} answered {status} after {time.monotonic() - started:.0f}s: "
+                f"{str(body)[:300]}")
+            raise known[course["_id"]]
         time.sleep(0.5)
-    raise RuntimeError(f"summary of {course['_id']} answered {status}: {str(body)[:300]}")
 
 
 def walk(server, token, course, limit, stop=None, **query):
@@ -153,16 +170,21 @@ def check_views(server, db, data, log):
     lectures, rows = oracle(db, course["_id"])
     by_order = sorted(rows, key=lambda user: rows[user]["order"])
 
+    def answer(path, caller_token):
+        """The `data` of a 200 answer, else RuntimeError with what came instead."""
+        status, body = http_json(server.url, "GET", path, caller_token, timeout=120)
+        if status != 200 or not isinstance(body, dict) or "data" not in body:
+            raise RuntimeError(f"GET {path} answered {status}: {str(body)[:300]}")
+        return body["data"]
+
     def summary():
-        status, body = http_json(server.url, "GET", summary_path(course), token)
-        shown = body["data"]
+        shown = answer(summary_path(course), token)
         expected = expected_summary(lectures, rows)
         got = {"students": shown["students"], "completed": shown["completed"],
                "averagePercentage": shown["averagePercentage"],
                "lectures": [row["completed"] for row in shown["lectures"]]}
         order_ok = [row["lecture"] for row in shown["lectures"]] == [str(lecture) for lecture in lectures]
-        return {"ok": status == 200 and got == expected and order_ok and bool(shown.get("asOf")),
-                "status": status, "asOf": shown.get("asOf"),
+        return {"ok": got == expected and order_ok and bool(shown.get("asOf")), "asOf": shown.get("asOf"),
                 **({} if got == expected else {"got": got, "expected": expected})}
 
     def cursor_pages():
@@ -191,12 +213,11 @@ def check_views(server, db, data, log):
 
     def dashboard():
         user = data.dashboard_users["10"]
-        status, body = http_json(server.url, "GET", f"{PREFIX}?page=1&limit=100", data.token(user))
-        page = body["data"]
+        page = answer(f"{PREFIX}?page=1&limit=100", data.token(user))
         expected = [str(raw["course"]) for raw in
                     db.courseprogresses.find({"user": user}).sort([("lastAccessed", -1), ("_id", -1)])]
         shown = [item["course"]["_id"] for item in page["items"]]
-        return {"ok": status == 200 and shown == expected and page["total"] == len(expected),
+        return {"ok": shown == expected and page["total"] == len(expected),
                 "items": len(shown), "total": page.get("total")}
 
     for name, function in (("summary", summary), ("students by cursor", cursor_pages),
@@ -262,7 +283,7 @@ def run_export(server, database, data, log, attempts=2):
     workers' peak resident memory (VmHWM reset before each download: /proc/<pid>/clear_refs)."""
     course = data.small_courses[dataset.EXPORT_COURSE]
     token = data.token(data.instructor)
-    result = {"figures_counted_s": figures_ready(server, data, course, log)}
+    result = {"figures_counted_s": figures_ready(server, data, course, log, len(data.users))}
     runs = []
     for _ in range(attempts):
         workers = procs.children_of(server.proc.pid)
@@ -328,7 +349,8 @@ def run_views(ours, database, db, data, rng, args, tmp, log, selected, fresh_dat
 
     def summary():
         # Counted first (a build writes a document per record), then a restarted database.
-        built = {label: figures_ready(ours, data, course, log) for label, course in data.summary_courses.items()}
+        built = {label: figures_ready(ours, data, course, log, dataset.SUMMARY_STUDENTS[label])
+                 for label, course in data.summary_courses.items()}
         files = {}
         for label, course in data.summary_courses.items():
             files[f"summary-{label}"] = tmp / f"summary-{label}.txt"
@@ -362,7 +384,7 @@ def run_views(ours, database, db, data, rng, args, tmp, log, selected, fresh_dat
 
     def students_pages():
         course = data.summary_courses["10k"]
-        figures_ready(ours, data, course, log)
+        figures_ready(ours, data, course, log, dataset.SUMMARY_STUDENTS["10k"])
         near_end = cursor_near_end(ours, data, course, dataset.SUMMARY_STUDENTS["10k"])
         files = {"students-first": tmp / "students-first.txt", "students-near-end": tmp / "students-near-end.txt"}
         dataset.write_lines(files["students-first"], [line(students_path(course, limit=PAGE), token)])
