@@ -41,7 +41,7 @@ from pymongo.errors import PyMongoError  # noqa: E402
 
 from bench import contention, dataset, instructor, procs, report  # noqa: E402
 from bench.load import ensure_wrk, http_call, http_json  # noqa: E402
-from bench.measure import Scenario, Server, compare  # noqa: E402
+from bench.measure import Scenario, Server, combine, compare, log_result, measure_once, per_request  # noqa: E402
 from bench.stub_lrs import StubLrs  # noqa: E402
 
 GUNICORN_CONFIG = ROOT / "bench" / "gunicorn_bench.py"
@@ -182,11 +182,9 @@ def benchmark(args, apps, group, tmp, log):
             fresh_database()
             extra["xapi"] = run_xapi(group, servers["ours"], apps["ours"], env, db, lambda: database.pid,
                                      data, args, tmp, log)
-        for name, server in servers.items():
-            if selected(f"writers-{args.writers}"):
-                fresh_database()
-                raw[name][f"writers-{args.writers}"] = run_writers(server, db, data, lambda: database.pid,
-                                                                   args, tmp, log)
+        if selected(f"writers-{args.writers}"):
+            for name, figures in run_writers(servers, db, data, database, fresh_database, args, tmp, log).items():
+                raw[name][f"writers-{args.writers}"] = figures
         run(heavy_scenarios(args, db, data, rng, tmp))
         if views:
             # Seeded here and removed afterwards: the views' 10,000 long records would slow every
@@ -577,25 +575,43 @@ def run_xapi(group, ours, spec, env, db, db_pid, data, args, tmp, log):
     return results
 
 
-def run_writers(server, db, data, db_pid, args, tmp, log):
-    """N writers PATCH different lectures of ONE new record; then check that nothing was lost."""
-    user_id = dataset.new_user(db, f"Writer for {server.name}")
-    list_file = tmp / f"writers-{server.name}.txt"
-    dataset.write_lines(list_file, dataset.writer_lines(data, user_id)[:args.writers])
-    scenario = Scenario(f"writers-{args.writers}", "PATCH", list_file, args.writers,
-                        mode="writer", warmup=False)
-    # One app at a time and one long round: the check needs one uninterrupted wrk run.
-    one_round = argparse.Namespace(**{**vars(args), "rounds": 1, "duration": args.duration * args.rounds})
-    result = compare({server.name: server}, scenario, db_pid, one_round, log)[server.name]
-    writers = result.pop("wrk_threads")
-    during = contention.check_load(db, user_id, data.writer_course, writers)
-    final = contention.final_round(db, server.url, data.token(user_id), user_id,
-                                   data.writer_course, writers)
-    result.update(lost_updates=len(during["lost"]) + len(final["lost"]), during_load=during,
-                  final_round=final)
-    log(f"{server.name} writers: lost {result['lost_updates']}, rule held "
-        f"{during['rule_ok'] and final['rule_ok']}, final round {final['statuses']}")
-    return result
+def run_writers(servers, db, data, database, fresh_database, args, tmp, log):
+    """N writers PATCH different lectures of ONE record; then check that nothing was lost.
+
+    Rounds alternate the apps (ABBA), each on a restarted database and a record of its own
+    that the round's first PATCH creates, and each is checked when it ends (a check needs one
+    uninterrupted wrk run). Run one app after the other, the throughput ratio moved with the
+    machine between the two runs."""
+    scenario = Scenario(f"writers-{args.writers}", "PATCH", None, args.writers, mode="writer", warmup=False)
+    names = list(servers)
+    runs = {name: [] for name in names}
+    checks = {name: [] for name in names}
+    for round_number in range(args.rounds):
+        for name in names if round_number % 2 == 0 else names[::-1]:
+            server = servers[name]
+            user_id = dataset.new_user(db, f"Writer for {name}, round {round_number}")
+            scenario.list_file = tmp / f"writers-{name}-{round_number}.txt"
+            dataset.write_lines(scenario.list_file, dataset.writer_lines(data, user_id)[:args.writers])
+            fresh_database()
+            run = measure_once(server, scenario, database.pid, args.duration)
+            checks[name].append((user_id, contention.check_load(db, user_id, data.writer_course, run["wrk_threads"])))
+            runs[name].append(run)
+    results = {}
+    for name in names:
+        result = per_request(scenario, combine(runs[name]))
+        writers = result.pop("wrk_threads")
+        user_id, _ = checks[name][-1]
+        during = [check for _, check in checks[name]]
+        final = contention.final_round(db, servers[name].url, data.token(user_id), user_id,
+                                       data.writer_course, writers)
+        result.update(lost_updates=sum(len(check["lost"]) for check in during) + len(final["lost"]),
+                      during_load=during, final_round=final)
+        rule_held = all(check["rule_ok"] for check in during) and final["rule_ok"]
+        log_result(log, name, scenario, result)
+        log(f"{name} writers: lost {result['lost_updates']}, rule held {rule_held}, "
+            f"final round {final['statuses']}")
+        results[name] = result
+    return results
 
 
 def run_threaded(group, apps, env, main_db, data, args, tmp, log):
