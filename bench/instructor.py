@@ -439,11 +439,14 @@ def summarize(views, export):
     board = {"p50_ms_10": figures("dashboard", "dashboard-10"), "p50_ms_1000": figures("dashboard", "dashboard-1000")}
     board["ratio"] = ratio(board["p50_ms_1000"], board["p50_ms_10"])
     errors = {name: found["error"] for name, found in views.items() if isinstance(found, dict) and "error" in found}
+    if export and "error" in export:
+        errors[EXPORT] = export["error"]
+    measured = bool(views or export)
     export = export or {}
     return {"summary": summary, "students_pages": pages, "dashboard_1000": board,
             "csv_100k": {key: export.get(key) for key in ("seconds", "rows", "rss_growth_mb",
                                                           "figures_counted_s", "runs", "error")},
-            "instructor_errors": errors}
+            "instructor_errors": errors if measured else None}
 
 
 def raw_rows(views):

@@ -1,6 +1,13 @@
-"""The results: headline figures (ours relative to the reference), a table, bench/results.json."""
+"""The results: headline figures (ours relative to the reference), a table, bench/results.json.
+
+    .venv/bin/python -m bench.report [bench/results.json] [--markdown]
+
+prints the table of a stored run again (the targets as a Markdown table with --markdown).
+"""
+import argparse
 import json
 import os
+from pathlib import Path
 
 from bench import instructor
 
@@ -251,11 +258,11 @@ def targets(results):
             value = value[part]
         return value
 
-    for key, value in results["cpu_per_request_ratio"].items():
+    for key, value in (results.get("cpu_per_request_ratio") or {}).items():
         at_most(f"cpu_per_request_ratio.{key}", 1.3, value)
     for scenario in SHARED_SCENARIOS:
-        at_least(f"throughput_ratio.{scenario}", 0.85, results["throughput_ratio"][scenario])
-        at_most(f"db_cpu_ratio.{scenario}", 1.15, results["db_cpu_ratio"][scenario])
+        at_least(f"throughput_ratio.{scenario}", 0.85, get(f"throughput_ratio.{scenario}"))
+        at_most(f"db_cpu_ratio.{scenario}", 1.15, get(f"db_cpu_ratio.{scenario}"))
     at_most("heartbeat.cpu_vs_reference_patch", 0.65, get("heartbeat.cpu_vs_reference_patch"))
     at_most("heartbeat.db_commands", 3, get("heartbeat.db_commands"))
     add("heartbeat.reads_record", "false", get("heartbeat.reads_record") if get("heartbeat.db_commands") else None,
@@ -290,8 +297,8 @@ def targets(results):
     add("views_checked", "all ok", None if checked is None else
         sorted(name for name, found in checked.items() if not found.get("ok")) or "all ok",
         lambda v: v == "all ok")
-    errors = results.get("instructor_errors") or {}
-    add("instructor_errors", "none", sorted(errors) or "none", lambda v: v == "none")
+    errors = results.get("instructor_errors")
+    add("instructor_errors", "none", None if errors is None else sorted(errors) or "none", lambda v: v == "none")
     at_most("unexpected_statuses", 0, len(results.get("unexpected_statuses") or {}))
     at_most("server_log_problems", 0, len(results.get("server_log_problems") or {}))
     return rows
@@ -348,7 +355,7 @@ def print_report(results):
               f" {r['db_commands_per_request']:8.2f} {r['conditional_misses']:6}"
               f" {r['other_cpu_share']:5.0%}  {r['statuses']}")
     print("(other: share of the machine's CPU used by processes outside the benchmark)")
-    headline = {k: results[k] for k in ("cpu_per_request_ratio", "throughput_ratio", "db_cpu_ratio",
+    headline = {k: results.get(k) for k in ("cpu_per_request_ratio", "throughput_ratio", "db_cpu_ratio",
                                         "heartbeat", "complete_reset_1000", "xapi",
                                         "enrollment_100k", "threaded", "db_commands",
                                         "latency_p50_ratio_100k_vs_1k",
@@ -376,8 +383,37 @@ def print_targets(rows):
     print(f"{len(rows) - failed - skipped} met, {failed} not met, {skipped} not run")
 
 
+def markdown_targets(rows):
+    """The targets as a Markdown table (for docs/performance.md)."""
+    mark = {True: "yes", False: "**no**", None: "not run"}
+    lines = ["| key | target | value | met |", "|---|---|---|---|"]
+    for row in rows:
+        value = row["value"]
+        shown = "" if value is None else (f"{value:.3g}" if isinstance(value, float) else str(value))
+        lines.append(f"| `{row['key']}` | {row['target'].replace('<=', '≤').replace('>=', '≥')} | {shown} "
+                     f"| {mark[row['met']]} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Print the table of a stored benchmark run.")
+    parser.add_argument("results", nargs="?", type=Path, default=Path(__file__).with_name("results.json"))
+    parser.add_argument("--markdown", action="store_true", help="only the targets, as a Markdown table")
+    args = parser.parse_args(argv)
+    results = json.loads(args.results.read_text())
+    results.setdefault("targets", targets(results))
+    if args.markdown:
+        print(markdown_targets(results["targets"]))
+    else:
+        print_report(results)
+
+
 def write_json(path, results):
     """Write atomically: an interrupted run leaves the previous results intact."""
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(results, indent=2) + "\n")
     tmp.replace(path)
+
+
+if __name__ == "__main__":
+    main()
