@@ -14,6 +14,7 @@ Exempt, and named with their routing on a cluster:
 - the upkeep of the instructor's figures (progress/upkeep.py), by `course` too: a build's
   find sorted by createdAt (resumed after a createdAt and _id), a sweep's find by updatedAt,
   and its re-read of a batch (`_id: {$in: [...]}`), sent to every shard;
+- the operator's `rebuild-summaries` without --course: distinct `course` over every record;
 - index management (createIndexes, listIndexes, dropIndexes).
 """
 import os
@@ -35,6 +36,7 @@ LIST_QUERIES = {
     "dashboard": "by user, a shard-key prefix: targeted to one shard",
     "instructor views": "by course alone: scatter-gather to every shard",
     "instructor figures": "by course, updatedAt or a batch of _id: scatter-gather to every shard",
+    "operator": "every course (rebuild-summaries): scatter-gather to every shard",
 }
 INDEX_MANAGEMENT = "index management"
 INDEX_COMMANDS = frozenset({"createIndexes", "listIndexes", "dropIndexes"})
@@ -116,6 +118,8 @@ def _list_query(name, command, query):
     if keys == {"course"}:
         if (name == "find" and sort[:1] == ["createdAt"]) or name in ("aggregate", "count"):
             return "instructor views"
+    if name == "distinct" and not keys and command.get("key") == "course":
+        return "operator"
     if name == "find" and "course" in keys and "user" not in keys:
         batch = isinstance(query.get("_id"), dict) and set(query["_id"]) == {"$in"}
         resumed = sort[:1] in (["createdAt"], ["_id"]) and keys <= {"course", "createdAt", "_id"}

@@ -272,3 +272,41 @@ def test_seed_demo_shell_format_sets_the_qa_scripts_variables(runner):
     assert ObjectId.is_valid(course) and len(lectures.split()) == 2
     assert decode(token)["sub"] == user
     assert decode(instructor_token)["sub"] != user
+
+
+# --- rebuild-summaries ------------------------------------------------------------------------
+
+@BOTH
+def test_rebuild_summaries_counts_every_course_anew(runner, app, lms, client):
+    """Every course with records gets figures built anew from them (a new key), one JSON
+    line each; the summary then equals the records; a course gone from the LMS is skipped."""
+    from .figures_oracle import figures_key, oracle, shown
+    from .support import Api, make_token
+
+    teacher = lms.user(role="instructor")
+    first, lectures = lms.course(2, instructor=teacher)
+    second, others = lms.course(1, instructor=teacher)
+    gone = lms.course(1)
+    for student in (lms.user(), lms.user()):
+        Api(client, student).patch(first, lectures[0], {"isCompleted": True})
+        Api(client, student).patch(second, others[0], {"isCompleted": True})
+        Api(client, student).patch(gone[0], gone[1][0], {"isCompleted": True})
+    lms.db.courses.delete_one({"_id": gone[0]})
+    headers = {"Authorization": f"Bearer {make_token(teacher)}"}
+    assert client.get(f"{PREFIX}/{first}/summary", headers=headers).status_code == 200
+    key = figures_key(lms.db, first)
+    result = invoke(runner, "rebuild-summaries")
+    assert result.exit_code == 0, result.output
+    reports = {line["course"]: line for line in map(json.loads, result.output.splitlines())}
+    assert reports[str(first)]["students"] == 2 and reports[str(second)]["students"] == 2
+    assert reports[str(gone[0])] == {"course": str(gone[0]), "skipped": "no such course in the catalog"}
+    assert figures_key(lms.db, first) not in (None, key)
+    data = client.get(f"{PREFIX}/{second}/summary", headers=headers).json["data"]
+    assert shown(data) == oracle(lms.db, second)
+    one = invoke(runner, "rebuild-summaries", "--course", str(first))
+    assert one.exit_code == 0 and [json.loads(line)["course"] for line in one.output.splitlines()] == [str(first)]
+
+
+def test_rebuild_summaries_refuses_a_malformed_course_id(runner):
+    """A course id that is not one: one clear line, no traceback."""
+    assert_clean_failure(invoke(runner, "rebuild-summaries", "--course", "nope"), "--course")

@@ -59,8 +59,10 @@ def assert_conforms(document, path, method, response):
     status = str(response.status_code)
     assert status in op["responses"], f"{method.upper()} {path} answered undeclared {status}"
     declared = op["responses"][status]
-    schema = resolve(document, declared["content"]["application/json"]["schema"])
-    OAS30Validator(schema, format_checker=OAS30Validator.FORMAT_CHECKER).validate(response.get_json())
+    assert list(declared["content"]) == [response.mimetype]
+    schema = resolve(document, declared["content"][response.mimetype]["schema"])
+    body = response.get_json() if response.mimetype == "application/json" else response.get_data(as_text=True)
+    OAS30Validator(schema, format_checker=OAS30Validator.FORMAT_CHECKER).validate(body)
     for header, spec in resolve(document, declared.get("headers", {})).items():
         if header in response.headers:
             assert re.fullmatch(spec["schema"]["pattern"], response.headers[header])
@@ -86,7 +88,7 @@ def test_every_route_of_the_blueprint_is_documented(app, doc):
     documented = {(path, method) for path, method, _ in operations(doc)}
     assert documented == expected
     assert {op["operationId"] for _, _, op in operations(doc)} == set(OPERATIONS)
-    assert len(documented) == 8  # the contract's four, the dashboard, batch, summary, students
+    assert len(documented) == 9  # the contract's four, the dashboard, batch, summary, students, its CSV
 
 
 def test_every_view_has_an_operation_entry(app):
@@ -222,6 +224,11 @@ def test_real_responses_conform_to_the_document(client, doc, world):
         (student, "get", PREFIX, f"{PREFIX}?limit=0", None, 400),
         (instructor, "get", template + "/summary", f"{PREFIX}/{course}/summary", None, 200),
         (instructor, "get", template + "/students", f"{PREFIX}/{course}/students", None, 200),
+        (instructor, "get", template + "/students", f"{PREFIX}/{course}/students?sort=percentage&order=desc"
+                                                     "&status=in_progress&limit=1", None, 200),
+        (instructor, "get", template + "/students", f"{PREFIX}/{course}/students?sort=age", None, 400),
+        (instructor, "get", template + "/students.csv", f"{PREFIX}/{course}/students.csv", None, 200),
+        (student, "get", template + "/students.csv", f"{PREFIX}/{course}/students.csv", None, 403),
         (student, "get", template + "/summary", f"{PREFIX}/{course}/summary", None, 403),
         (student, "get", template, f"{PREFIX}/not-an-id", None, 400),
         (student, "get", template, f"{PREFIX}/{unknown}", None, 404),

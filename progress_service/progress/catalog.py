@@ -106,16 +106,19 @@ def enrollment_projection(user_id):
 class MongoCatalog:
     """The default catalog: the original LMS's `courses`, `lectures` and `users`."""
 
-    # Whether course_and_caller and lecture_place may ask one joined question. They would go
-    # around a subclass's own course(), user() or lecture_durations(), so a subclass that
-    # changes one of those is asked through them (decided once, when the class is defined).
+    # Whether course_and_caller and lecture_place may ask one joined question, and
+    # count_courses count in the database. They would go around a subclass's own course(),
+    # courses(), user() or lecture_durations(), so a subclass that changes one of those is
+    # asked through them (decided once, when the class is defined).
     joins_caller = True
     joins_lecture = True
+    counts_courses = True
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         cls.joins_caller = not _replaces(cls, "course", "user")
         cls.joins_lecture = not _replaces(cls, "course", "lecture_durations")
+        cls.counts_courses = not _replaces(cls, "courses")
 
     def __init__(self, database=None):
         """`database`: the mount's Database (Progress binds it when the host leaves it out)."""
@@ -212,6 +215,24 @@ class MongoCatalog:
         cursor = self._db().courses.find({"_id": {"$in": list(course_ids)}}, projection)
         return {raw["_id"]: _course_info(raw) for raw in cursor}
 
+    def count_courses(self, course_ids, readable_by=None):
+        """How many of these courses exist; with `readable_by`, only those that user may use
+        (enrolled, its instructor, or a course without a list). One count in the database."""
+        if not self.counts_courses:
+            return _count_through_courses(self, course_ids, readable_by)
+        counted = True
+        if readable_by is not None:
+            listed = {"$isArray": "$enrolledStudents"}
+            counted = {"$or": [{"$not": listed}, {"$eq": ["$instructor", readable_by]},
+                               {"$in": [readable_by, {"$cond": [listed, "$enrolledStudents", []]}]}]}
+        # An expression rather than a query $or: the embedded test server scans the whole
+        # collection for a top-level $or; MongoDB serves both from the _id index.
+        found = list(self._db().courses.aggregate([
+            {"$match": {"_id": {"$in": list(course_ids)}}},
+            {"$group": {"_id": None, "n": {"$sum": {"$cond": [counted, 1, 0]}}}},
+        ]))
+        return found[0]["n"] if found else 0
+
     def user(self, user_id):
         """The user's public fields, or None."""
         raw = self._db().users.find_one({"_id": user_id}, USER_FIELDS)
@@ -281,6 +302,10 @@ class HostCatalog:
             found = {cid: self.host.course(cid) for cid in course_ids}
         return {cid: self._with_enrollment(info, user_id) for cid, info in found.items() if info is not None}
 
+    def count_courses(self, course_ids, readable_by=None):
+        """From the host's courses (a host has no cheaper way to count)."""
+        return _count_through_courses(self, course_ids, readable_by)
+
     def user(self, user_id):
         """The host's user."""
         return self.host.user(user_id)
@@ -308,6 +333,12 @@ class HostCatalog:
 def _replaces(cls, *names):
     """Whether the MongoCatalog subclass `cls` defines any of these methods anew."""
     return any(getattr(cls, name) is not getattr(MongoCatalog, name) for name in names)
+
+
+def _count_through_courses(catalog, course_ids, readable_by):
+    """count_courses through a catalog's courses()."""
+    found = catalog.courses(course_ids, readable_by).values()
+    return sum(1 for info in found if readable_by is None or info.enrolled is not False or info.instructor == readable_by)
 
 
 def _place_from(catalog, course_id, user_id, lecture_id):

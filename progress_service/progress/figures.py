@@ -5,7 +5,7 @@ from them (MongoDB's "computed pattern", Open edX's completion aggregator). Both
 document live in one collection, `courseprogressfigures`, so that the write path changes them
 with ONE `update` command (an ordered bulk of two statements):
 
-- the course's document, `_id: {"course": <id>}`: `key` (the key of this build of the figures),
+- the course's document, `_id: "course:<type>:<id>"`, `course`: `key` (the key of this build of the figures),
   `lectures` (the list they were computed over) and its digest `h`, and the counts of
   tally.py (`students`, `hist`, `per`); upkeep.py adds the bookkeeping of builds and sweeps.
 - a record's document, `_id: <record id>`: `k`, the record's contribution `bits` (tally.py)
@@ -50,7 +50,7 @@ import threading
 from collections import Counter, OrderedDict
 from datetime import datetime, timezone
 
-from pymongo import UpdateOne
+from pymongo import InsertOne, UpdateOne
 from pymongo.errors import BulkWriteError, PyMongoError
 
 from . import tally
@@ -72,8 +72,10 @@ RECORD_FIELDS = {"user": 1, "course": 1, "__v": 1, "updatedAt": 1, "createdAt": 
 
 
 def course_key(course_id):
-    """The `_id` of a course's figures document."""
-    return {"course": course_id}
+    """The `_id` of a course's figures document: a string, so that it can never be a record's
+    id (a document as `_id` would do too, but the embedded test server scans the collection
+    to find one)."""
+    return f"course:{type(course_id).__name__}:{course_id}"
 
 
 def sortable_time(value):
@@ -257,18 +259,22 @@ def _only_conflicts(exc):
 
 # --- reconciling a record with its document --------------------------------------------------
 
-def change_for(key, lectures, document, raw):
+def change_for(key, lectures, document, raw, insert=False):
     """(record statement, $inc paths) moving a record's document to the record's state, counted
     under `key`; None when it holds that state already. `raw` None: the record is gone.
 
-    `document` must have been read before `raw` (so the record is at least as new).
+    `document` must have been read before `raw` (so the record is at least as new). A missing
+    document is inserted by an upsert that fails when one exists meanwhile, or with `insert`
+    by an insert (which fails alike, and costs the embedded test server a third as much).
     """
     if document is None:
         if raw is None:
             return None
         state = state_of_stored(raw, lectures)
-        return (UpdateOne({"_id": raw["_id"], "k": {"$exists": False}}, {"$set": {"k": key, **state}}, upsert=True),
-                tally.record_paths(tally.decode(state["bits"])))
+        paths = tally.record_paths(tally.decode(state["bits"]))
+        if insert:
+            return InsertOne({"_id": raw["_id"], "k": key, **state}), paths
+        return UpdateOne({"_id": raw["_id"], "k": {"$exists": False}}, {"$set": {"k": key, **state}}, upsert=True), paths
     as_read = {"_id": document["_id"], "k": document.get("k"), "v": document.get("v"),
                "bits": document.get("bits"), "owed": document.get("owed")}
     counted = document.get("k") == key

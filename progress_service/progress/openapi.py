@@ -32,7 +32,8 @@ ERRORS = {
     409: "The record kept changing under concurrent writes; retry after `Retry-After`",
     413: "Request body too large (a declared length over the limit is refused first, on any method)",
     503: "The database is unavailable, or (writes) its unique index on (user, course) is not "
-         "in place; retry after `Retry-After`",
+         "in place, or (instructor views) the course's figures are being counted; retry after "
+         "`Retry-After`",
 }
 PREFER = {"in": "header", "name": "Prefer", "required": False,
           "description": "`return=minimal` (RFC 7240): answer 204 with no body once the change is stored",
@@ -56,6 +57,7 @@ class Operation:
     message: str = None
     tag: str = "progress"
     writes: bool = False
+    csv: bool = False  # the answer is a CSV file, not the envelope (errors still are)
 
 
 # Every view of the progress blueprint (by endpoint name) except the routing fallback;
@@ -77,9 +79,18 @@ OPERATIONS = {
     "course_summary": Operation(schemas.SummaryOutSchema, (400, 401, 403, 404, 413, 503),
                                 path=schemas.CoursePathSchema, tag="instructor"),
     "course_students": Operation(schemas.StudentsPageOutSchema, (400, 401, 403, 404, 413, 503),
-                                 path=schemas.CoursePathSchema, query=schemas.PageQuerySchema,
+                                 path=schemas.CoursePathSchema, query=schemas.StudentsQuerySchema,
                                  tag="instructor"),
+    "course_students_csv": Operation(None, (400, 401, 403, 404, 413, 503), path=schemas.CoursePathSchema,
+                                     tag="instructor", csv=True),
 }
+CSV_ANSWER = {"description": "Every student: user, name, email, completionPercentage, isCompleted, "
+                             "completedAt, lastAccessed, then one true/false column per current lecture "
+                             "(headed by its title, or its id); streamed",
+              "headers": {"Content-Disposition": {"description": "The file's name: students-<courseId>.csv",
+                                                  "schema": {"type": "string",
+                                                             "pattern": '^attachment; filename="students-[^"]+\\.csv"$'}}},
+              "content": {"text/csv": {"schema": {"type": "string"}}}}
 
 
 class FailureSchema(Schema):
@@ -118,6 +129,8 @@ def custom_fields(self, field, **kwargs):
         return {"type": "string", "format": "date-time", "pattern": ISO_TIME_PATTERN}
     if isinstance(field, schemas.Seconds):
         return {"type": "number", "minimum": 0}
+    if isinstance(field, schemas.ListCursor):
+        return {"type": "string", "description": "The `next` of the previous page"}
     return {}
 
 
@@ -164,18 +177,21 @@ def openapi_path(rule, path_schema):
 
 def operation(spec_op, view, security, envelopes):
     """One operation object: parameters, body, the success envelope and every failure."""
-    key = (spec_op.data, bool(spec_op.message))
-    if key not in envelopes:
-        envelopes[key] = envelope(*key)
+    if spec_op.csv:
+        success = CSV_ANSWER
+    else:
+        key = (spec_op.data, bool(spec_op.message))
+        if key not in envelopes:
+            envelopes[key] = envelope(*key)
+        success = {"description": spec_op.message or "The success envelope",
+                   "content": {"application/json": {"schema": envelopes[key]}}}
     doc = {
         "operationId": view.__name__,
         "summary": (view.__doc__ or "").strip().splitlines()[0].rstrip("."),
         "tags": [spec_op.tag],
         "security": security,
         "parameters": [],
-        "responses": {"200": {"description": spec_op.message or "The success envelope",
-                              "content": {"application/json": {
-                                  "schema": envelopes[key]}}}},
+        "responses": {"200": success},
     }
     for location, schema in (("path", spec_op.path), ("query", spec_op.query)):
         if schema is not None:

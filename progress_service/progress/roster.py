@@ -171,13 +171,7 @@ def export(mount, user_id, course_id):
         yield _line(header)
         cursor = (collection.find({"k": kept.key}, {**LISTED, "bits": 1})
                   .sort([("createdAt", ASCENDING), ("_id", ASCENDING)]).batch_size(EXPORT_BATCH))
-        batch = []
-        for document in cursor:
-            batch.append(document)
-            if len(batch) == EXPORT_BATCH:
-                yield _lines(mount, batch, lectures)
-                batch = []
-        if batch:
+        for batch in upkeep.batches(cursor, EXPORT_BATCH):
             yield _lines(mount, batch, lectures)
 
     return f"students-{course.id}.csv", rows()

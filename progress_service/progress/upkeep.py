@@ -151,7 +151,7 @@ def _claim(kept, document):
         return None  # abandoned: the build starts over instead
     token = uuid.uuid4().hex
     taken = kept.collection().update_one(
-        {"_id": figures.course_key(document["_id"]["course"]), "key": document["key"],
+        {"_id": document["_id"], "key": document["key"],
          "claimedBy": document.get("claimedBy")},
         {"$set": {"claim": now_ms() + timedelta(seconds=CLAIM_SECONDS), "claimedBy": token}})
     return token if taken.modified_count == 1 else None
@@ -164,7 +164,8 @@ def start_build(kept, course_id, lectures, old):
     list): the summary answers them, with their asOf, until the new ones are counted.
     """
     now = now_ms()
-    document = {"_id": figures.course_key(course_id), "key": str(ObjectId()), "lectures": list(lectures),
+    document = {"_id": figures.course_key(course_id), "course": course_id, "key": str(ObjectId()),
+                "lectures": list(lectures),
                 "h": tally.list_hash(lectures), **tally.empty_figures(lectures), "state": "building",
                 "started": now, "cursor": None, "claim": None, "claimedBy": None, "asOf": None,
                 "countedAt": now, "retired": []}
@@ -205,12 +206,12 @@ def _records_after(records, course_id, cursor):
                             figures.RECORD_FIELDS).sort(BUILD_ORDER).batch_size(BATCH)
 
 
-def _batches(iterable):
-    """Lists of up to BATCH items."""
+def batches(iterable, size=BATCH):
+    """Lists of up to `size` items."""
     batch = []
     for item in iterable:
         batch.append(item)
-        if len(batch) == BATCH:
+        if len(batch) == size:
             yield batch
             batch = []
     if batch:
@@ -223,11 +224,11 @@ def build(mount, course_id, document, token, deadline=None):
     kept, key, lectures = mount.figures, document["key"], tuple(document["lectures"])
     mine = {"_id": figures.course_key(course_id), "key": key, "claimedBy": token}
     records = mount.database.records_for_write()
-    for batch in _batches(_records_after(records, course_id, document.get("cursor"))):
+    for batch in batches(_records_after(records, course_id, document.get("cursor"))):
         known = {doc["_id"]: doc for doc in kept.collection().find({"_id": {"$in": [raw["_id"] for raw in batch]}})}
         # Only documents not counted under this key yet: one already counted was counted by a
         # write that read its record after this batch was read.
-        changes = [figures.change_for(key, lectures, known.get(raw["_id"]), raw) for raw in batch
+        changes = [figures.change_for(key, lectures, known.get(raw["_id"]), raw, insert=True) for raw in batch
                    if known.get(raw["_id"], {}).get("k") != key]
         paths = _write_uncounted(kept, [change for change in changes if change is not None])
         last = batch[-1]
@@ -292,7 +293,7 @@ def sweep_records(mount, course_id, document, since):
     started = now_ms()
     records = mount.database.records_for_write()
     window = {"course": course_id, "updatedAt": {"$gte": since - timedelta(seconds=LATE_WRITE_SECONDS)}}
-    for batch in _batches(records.find(window, figures.RECORD_FIELDS).batch_size(BATCH)):
+    for batch in batches(records.find(window, figures.RECORD_FIELDS).batch_size(BATCH)):
         known = {doc["_id"]: doc for doc in kept.collection().find({"_id": {"$in": [raw["_id"] for raw in batch]}})}
         stale = [raw["_id"] for raw in batch
                  if figures.change_for(key, lectures, known.get(raw["_id"]), raw) is not None]
@@ -370,3 +371,23 @@ def rebuild(mount, course):
             continue
         document = build(mount, course.id, document, token)
     return document
+
+
+def rebuild_summaries(mount, course_id=None):
+    """Rebuild one course's figures, or those of every course with records or figures; yields
+    one report per course ({"course", "students", "seconds"} or {"course", "skipped"})."""
+    if course_id is not None:
+        course_ids = [course_id]
+    else:
+        kept_ids = [document["course"] for document in
+                    mount.figures.collection().find({"key": {"$exists": True}}, {"course": 1})]
+        course_ids = list(dict.fromkeys([*mount.database.records().distinct("course"), *kept_ids]))
+    for each in course_ids:
+        course = mount.catalog.course(each)
+        if course is None:
+            yield {"course": str(each), "skipped": "no such course in the catalog"}
+            continue
+        started = time.monotonic()
+        document = rebuild(mount, course)
+        yield {"course": str(each), "students": document["students"],
+               "seconds": round(time.monotonic() - started, 3)}

@@ -11,11 +11,13 @@ from bson import ObjectId
 from flask import current_app
 from flask.cli import AppGroup
 from flask_jwt_extended import create_access_token
+from marshmallow import ValidationError
 from pymongo.errors import PyMongoError
 
-from ..progress import mount_of
+from ..progress import mount_of, upkeep
 from ..progress.envelope import UNAVAILABLE
 from ..progress.models import now_ms
+from ..progress.schemas import CoursePathSchema
 
 progress_cli = AppGroup("progress", help="Course-progress service helpers.")
 OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}")
@@ -167,3 +169,19 @@ def xapi_retry_command():
     mount.relay.send_due(owner=f"cli:{ObjectId()}")
     status = mount.outbox.status()
     click.echo(json.dumps({"retried": retried, **status}))
+
+
+@progress_cli.command("rebuild-summaries")
+@click.option("--course", "course", default=None, metavar="ID",
+              help="Only this course; default every course with records or figures.")
+@needs_database
+def rebuild_summaries_command(course):
+    """Count the instructors' figures anew from the records (writes go on meanwhile)."""
+    course_id = None
+    if course is not None:
+        try:
+            course_id = CoursePathSchema().load({"courseId": course})["course_id"]
+        except ValidationError as exc:
+            raise click.BadParameter("; ".join(exc.messages["courseId"]), param_hint="--course") from exc
+    for report in upkeep.rebuild_summaries(mount_of(current_app), course_id):
+        click.echo(json.dumps(report))

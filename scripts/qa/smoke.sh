@@ -349,6 +349,8 @@ request GET "$PROGRESS_PREFIX/not-an-id/summary"
 check "summary malformed course id -> 400" 400
 request_noauth GET "$P/summary"
 check "summary without token -> 401" 401
+request GET "$P/students.csv"
+check "students.csv as a student -> $EXPECT_SUMMARY_STATUS (JSON)" "$EXPECT_SUMMARY_STATUS"
 
 if [ -n "$INSTRUCTOR_TOKEN" ]; then
     echo "== instructor views as the instructor"
@@ -363,12 +365,15 @@ if [ -n "$INSTRUCTOR_TOKEN" ]; then
         data.lectures.0.title @string \
         data.lectures.0.completed 1 \
         data.lectures.1.completed 0 \
-        data.lectures.2.completed 1
+        data.lectures.2.completed 1 \
+        data.asOf @isotime
     request_cookie "token=$INSTRUCTOR_TOKEN" GET "$P/students"
     check "students as the instructor" 200 \
         data.total 1 \
         data.page 1 \
         data.limit 20 \
+        data.next @null \
+        data.asOf @isotime \
         data.items.0.user._id "$USER_EXPECT" \
         data.items.0.user.email @string \
         data.items.0.completionPercentage "$P2" \
@@ -376,6 +381,21 @@ if [ -n "$INSTRUCTOR_TOKEN" ]; then
         @raw '!~password'
     request_cookie "token=$INSTRUCTOR_TOKEN" GET "$P/students?limit=0"
     check "students limit=0 -> 400" 400
+    request_cookie "token=$INSTRUCTOR_TOKEN" GET "$P/students?status=in_progress&sort=percentage&order=desc"
+    check "students in progress, by percentage" 200 data.total 1 data.items.0.user._id "$USER_EXPECT"
+    request_cookie "token=$INSTRUCTOR_TOKEN" GET "$P/students?status=completed"
+    check "students completed: none" 200 data.total 0 data.items.# 0
+    request_cookie "token=$INSTRUCTOR_TOKEN" GET "$P/students?sort=name"
+    check "students sort=name -> 400" 400 errors.sort @present
+    request_cookie "token=$INSTRUCTOR_TOKEN" GET "$P/students?after=nonsense"
+    check "students after=nonsense -> 400" 400 errors.after @present
+    request_cookie "token=$INSTRUCTOR_TOKEN" GET "$P/students.csv"
+    CHECK_ENVELOPE=0  # a CSV file, not the envelope
+    check "students.csv as the instructor" 200 \
+        @header:Content-Type '~^text/csv' \
+        @raw '~^user,name,email,completionPercentage,isCompleted,completedAt,lastAccessed,' \
+        @raw '!~password'
+    CHECK_ENVELOPE=1
     request_cookie "token=$INSTRUCTOR_TOKEN" GET "$P"
     check "the instructor may read the course's record: 404 (none), not 403" 404 \
         message '!~Not enrolled'
