@@ -35,9 +35,11 @@ VIEWS = ("summary", "figures", "students-pages", "dashboard")  # the 1k phase's,
 EXPORT = "export-100k"  # the 100k phase's
 PAGE = 20               # the page size the list scenarios ask for (the API's default)
 WALK_PAGE = 100         # the largest page, to reach the end of a list in few requests
-# How long a course's figures may take to be counted from its records, on SecantusDB.
+# How long a course's figures may take to be counted from its records, on SecantusDB: this
+# much, and as much per record and per stored entry.
 FIGURES_BASE_S = 120
-FIGURES_S_PER_RECORD = 0.005
+FIGURES_S_PER_RECORD = 0.002
+FIGURES_S_PER_ENTRY = 0.0001
 COUNTED = {}  # course id: seconds its figures took to be counted, or why they were not
 BUILDING = 503          # the answer while a course's figures are being counted
 
@@ -62,8 +64,8 @@ def figures_ready(server, data, course, log, students=1000):
     """Ask the course's summary until it answers 200 (503 while its figures are counted, and
     now and then while a batch of the count outlasts a request's time budget); returns the
     seconds it took. RuntimeError with the last answer when the time for `students` records
-    (FIGURES_BASE_S + FIGURES_S_PER_RECORD each) runs out, or when no answer ever said the
-    figures were being counted. A course's outcome is remembered (COUNTED)."""
+    of the course's length (FIGURES_*) runs out, or when no answer ever said the figures were
+    being counted. A course's outcome is remembered (COUNTED)."""
     known = COUNTED
     if course["_id"] in known:
         outcome = known[course["_id"]]
@@ -71,7 +73,8 @@ def figures_ready(server, data, course, log, students=1000):
             raise outcome
         return outcome
     started = time.monotonic()
-    deadline = started + FIGURES_BASE_S + FIGURES_S_PER_RECORD * students
+    deadline = started + FIGURES_BASE_S + students * (FIGURES_S_PER_RECORD
+                                                      + FIGURES_S_PER_ENTRY * len(course["lectures"]))
     token = data.token(data.instructor)
     counting, asked = False, 0
     while True:
@@ -345,7 +348,10 @@ def run_views(ours, database, db, data, rng, args, tmp, log, selected, fresh_dat
             results[name] = {"error": str(exc)}
 
     def measure(scenario):
-        return compare(_participants(ours, scenario.list_file), scenario, lambda: database.pid, args, log)
+        participants = _participants(ours, scenario.list_file)
+        found = compare(participants, scenario, lambda: database.pid, args, log)
+        ours.peak_rss_mb = max([ours.peak_rss_mb] + [server.peak_rss_mb for server in participants.values()])
+        return found
 
     def summary():
         # Counted first (a build writes a document per record), then a restarted database.
