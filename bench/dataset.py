@@ -18,6 +18,7 @@ embedded database's array scan instead of the record count. Both apps
 send the same course query either way and get the same reply, so their CPU does not depend
 on it.
 """
+import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -307,10 +308,14 @@ def patch_line(data, user, course, lecture, flag):
     return f"PATCH\t{path}\t{data.token(data.users[user])}\t{body}"
 
 
-def heartbeat_line(data, user, course, lecture, watch_time):
-    """A video player's position update: only watchTime, and no answer body wanted."""
+def heartbeat_line(data, user, course, lecture, watch_time, at_ms=None):
+    """A video player's position update: only watchTime, and no answer body wanted. With
+    `at_ms`, as the player module sends it: the 15 s played since the last report, and when."""
     path = f"/api/v1/progress/{course['_id']}/lectures/{lecture}"
-    return f"PATCH\t{path}\t{data.token(data.users[user])}\t{{\"watchTime\": {watch_time}}}\t{MINIMAL}"
+    body = {"watchTime": watch_time}
+    if at_ms is not None:
+        body.update(played=[[max(0, watch_time - 15), watch_time]], at=at_ms)
+    return f"PATCH\t{path}\t{data.token(data.users[user])}\t{json.dumps(body)}\t{MINIMAL}"
 
 
 def post_line(data, user_id, course, action):
@@ -337,18 +342,21 @@ def base_lists(data, course_of, rng, patches_per_user=4):
     return gets, patches
 
 
-def heartbeat_list(data, course, rng, count=4000):
+def heartbeat_list(data, course, rng, count=4000, played=False):
     """Position updates over the 1k-phase users' records on `course`, each below the share of
     its lecture that completes it (so none completes: the cheap path). The course's last
     lecture is left out: one record in twenty was created before it was added and has no
-    entry for it, which sends a position update down the full path."""
+    entry for it, which sends a position update down the full path. `played`: each carries
+    its played interval and an `at` (the last hour's, so some are older than the stored one)."""
     users = range(BASE_USERS - CHECK_USERS)
     lectures = course["lectures"][:-1]
+    now_ms = int(time.time() * 1000)
     lines = []
     for _ in range(count):
         lecture = rng.choice(lectures)
         below = int(course["durations"][lecture] * COMPLETE_AT) - 1
-        lines.append(heartbeat_line(data, rng.choice(users), course, lecture, rng.randrange(1, below)))
+        at_ms = now_ms - rng.randrange(3_600_000) if played else None
+        lines.append(heartbeat_line(data, rng.choice(users), course, lecture, rng.randrange(1, below), at_ms))
     return lines
 
 

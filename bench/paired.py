@@ -1,7 +1,7 @@
 """In process: our heartbeat against the reference's full PATCH-200, request by request.
 
-    .venv/bin/python -m bench.paired [--requests 600] [--variants log,logging,hooks,jwt] [--parts] [--idle 0.006]
-    .venv/bin/python -m bench.paired --scenario 10 [--variants unjoined,log,hooks,jwt]
+    .venv/bin/python -m bench.paired [--requests 600] [--variants log,logging,hooks] [--parts] [--idle 0.006]
+    .venv/bin/python -m bench.paired --scenario 10 [--variants unjoined,log,hooks]
     .venv/bin/python -m bench.paired --profile 1000
 
 Starts a SecantusDB of its own (bench.run's, stopped on exit) and seeds make bench's
@@ -18,7 +18,6 @@ one part switched off, to see what that part costs here:
 - `log`: no request log line; `hooks`: none of the app's before/after-request hooks;
 - `logging`: the same log line and header, written with one json.dumps and one write to
   stdout instead of through the logging module (what its record and handlers cost);
-- `jwt`: a single PyJWT decode in place of flask-jwt-extended (what the reference does).
 - `unjoined`: the course and the caller's user asked in two commands (course(), then user()
   for the answer) instead of MongoCatalog.course_and_caller's one.
 These switches exist only in this script. `--parts` adds `ours_hb_parts`, which times the
@@ -53,9 +52,7 @@ from collections import Counter
 from contextlib import redirect_stdout
 from pathlib import Path
 
-import jwt
 import pymongo
-from bson import ObjectId
 
 from bench import dataset, procs
 
@@ -103,8 +100,8 @@ class Silent:
 
 def switches(ours, spent):
     """set(variant): our app as it is (''), with one part switched off ('log', 'logging', 'hooks',
-    'jwt', 'unjoined'), or with its main parts timed into `spent` (thread CPU ns; 'parts')."""
-    from progress_service.progress import auth, catalog, routes, store
+    'unjoined'), or with its main parts timed into `spent` (thread CPU ns; 'parts')."""
+    from progress_service.progress import catalog, routes, signin, store
     from progress_service.standalone import logs
 
     def timed(name, function):
@@ -116,11 +113,6 @@ def switches(ours, spent):
                 spent[name] += time.thread_time_ns() - started
         wrapper.__name__ = function.__name__
         return wrapper
-
-    def single_decode(identity_claim):
-        from flask import request
-        token = request.headers["Authorization"].split(" ", 1)[1]
-        return ObjectId(jwt.decode(token, SECRET, algorithms=["HS256"])[identity_claim])
 
     def direct_line(response):
         from flask import g, request
@@ -134,7 +126,7 @@ def switches(ours, spent):
                                      "message": "request", **fields}, ensure_ascii=False) + "\n")
         return response
 
-    targets = [(auth, "current_user_id"), (catalog.MongoCatalog, "lecture_place"), (store, "record_position"),
+    targets = [(signin.OwnJwt, "caller"), (catalog.MongoCatalog, "lecture_place"), (store, "record_position"),
                (routes, "load"), (routes, "json_body"), (routes, "answer")]
     plain = {(owner, name): getattr(owner, name) for owner, name in targets}
     timed_parts = {(owner, name): timed(name, function) for (owner, name), function in plain.items()}
@@ -150,8 +142,6 @@ def switches(ours, spent):
     def set_variant(variant):
         for target, function in plain.items():
             setattr(*target, timed_parts[target] if variant == "parts" else function)
-        if variant == "jwt":
-            auth.current_user_id = single_decode
         # What a subclass of MongoCatalog gets: the course, then the user for the answer.
         catalog.MongoCatalog.joins_caller = variant != "unjoined"
         logs.request_log.disabled = variant == "log"
@@ -168,7 +158,7 @@ def main():
                         help="our heartbeat against the reference's PATCH at 200 lectures, or "
                              "GET and PATCH of both at 10 lectures")
     parser.add_argument("--requests", type=int, default=600, help="requests of each kind")
-    parser.add_argument("--variants", default="log,hooks,jwt", help="parts to switch off, one kind each")
+    parser.add_argument("--variants", default="log,hooks", help="parts to switch off, one kind each")
     parser.add_argument("--parts", action="store_true", help="time the parts of our heartbeat")
     parser.add_argument("--idle", type=float, default=0.0, metavar="SECONDS",
                         help="sleep before each request, as a worker waiting for the next one (0.006)")

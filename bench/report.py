@@ -16,6 +16,8 @@ BESIDE_HEARTBEATS = "patch-200-beside-heartbeats"
 # The scenarios whose throughput and database CPU are compared with the reference's.
 SHARED_SCENARIOS = ("get-10", "patch-10", "get-200", "patch-200", "get-1000", "patch-1000",
                     "complete-reset-1000", "writers-16", "get-enrolled-100k")
+# bench.run's raw results: ours serving the player module's heartbeats (played, at) in those rounds.
+PLAYED_HEARTBEATS = "heartbeat-played-200"
 
 
 def compare_answers(answers):
@@ -73,6 +75,7 @@ def summarize(args, apps, raw, answers, behaviours=None, extra=None):
         # As before: over the reference's PATCH of the patch-200 scenario, run minutes earlier.
         "cpu_vs_reference_patch_across_scenarios": ratio(cpu(ours, "heartbeat-200"), cpu(ref, "patch-200")),
         "reference_cpu_vs_its_patch_across_scenarios": ratio(cpu(ref, "heartbeat-200"), cpu(ref, "patch-200")),
+        "with_played": played_row(ours),
     }
     pairs = ours.get("complete-reset-1000", {})
     complete_reset = {"cpu_ratio": ratio(cpu(ours, "complete-reset-1000"), cpu(ref, "complete-reset-1000")),
@@ -189,9 +192,12 @@ def summarize(args, apps, raw, answers, behaviours=None, extra=None):
             "latency": "wrk percentiles, mean over the rounds; rounds alternate the apps (ABBA)",
             "heartbeat": "PATCH {watchTime} with Prefer: return=minimal at 200 lectures (ours), CPU per "
                          "request over the reference's full PATCH at 200 (patch-200's requests), served "
-                         "in the same rounds (ABC CBA: ours, the reference's heartbeats, its PATCHes); "
+                         "in the same rounds (ABCD DCBA: ours, the reference's heartbeats, its PATCHes, "
+                         "ours with played); "
                          "*_across_scenarios: over the reference's PATCH of the patch-200 scenario; "
-                         "db_commands: ours per heartbeat",
+                         "db_commands: ours per heartbeat; with_played: ours serving heartbeats that "
+                         "carry played and at (the player module's) in the same rounds, over its plain "
+                         "heartbeats",
             "complete_reset_1000": "each wrk thread alternates POST complete and POST reset (full "
                                    "answers) on its own 1,000-lecture record, reset before every run",
             "enrollment_100k": "GET of the callers' records on a course with 100,000 enrolled students "
@@ -265,6 +271,10 @@ def targets(results):
         at_most(f"db_cpu_ratio.{scenario}", 1.15, get(f"db_cpu_ratio.{scenario}"))
     at_most("heartbeat.cpu_vs_reference_patch", 0.65, get("heartbeat.cpu_vs_reference_patch"))
     at_most("heartbeat.db_commands", 3, get("heartbeat.db_commands"))
+    at_most("heartbeat.with_played.cpu_ratio", 1.1, get("heartbeat.with_played.cpu_ratio"))
+    played = get("heartbeat.with_played.db_commands") or {}
+    at_most("heartbeat.with_played.db_commands_ratio", 1.1,
+            round(played["played"] / played["plain"], 2) if played.get("plain") else None)
     add("heartbeat.reads_record", "false", get("heartbeat.reads_record") if get("heartbeat.db_commands") else None,
         lambda v: v is False)
     at_most("complete_reset_1000.cpu_ratio", 1.5, get("complete_reset_1000.cpu_ratio"))
@@ -304,6 +314,21 @@ def targets(results):
     return rows
 
 
+def played_row(ours):
+    """The player module's heartbeat (played and at: one pipeline update) against the plain one,
+    served by ours in the same rounds."""
+    plain, played = ours.get("heartbeat-200"), ours.get(PLAYED_HEARTBEATS)
+    if not plain or not played:
+        return None
+    return {
+        "cpu_ratio": round(played["cpu_ms_per_request"] / plain["cpu_ms_per_request"], 2),
+        "db_commands": {"plain": plain["db_commands_per_request"], "played": played["db_commands_per_request"]},
+        "commands": played.get("db_commands_by_collection"),
+        "db_cpu_ms": {"plain": plain["db_cpu_ms_per_request"], "played": played["db_cpu_ms_per_request"]},
+        "statuses": played.get("statuses"),
+    }
+
+
 def xapi_row(figures):
     """What the xAPI sender adds to a PATCH: ours with it on over ours with it off, one run."""
     if not figures:
@@ -340,7 +365,8 @@ def print_report(results):
     rows = []
     for scenario, mine in results["raw"]["ours"].items():
         if isinstance(mine, dict) and "rps" in mine:
-            rows += [(scenario, app, results["raw"][app][scenario]) for app in ("ours", "reference")]
+            rows += [(scenario, app, results["raw"][app][scenario]) for app in ("ours", "reference")
+                     if scenario in results["raw"][app]]
     beside = results["raw"].get("reference", {}).get(BESIDE_HEARTBEATS)
     rows += [("heartbeat-200", "reference PATCH", beside)] if beside else []
     rows += [("get-10 on the 1k copy", f"{name} (same rounds)", r)

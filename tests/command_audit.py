@@ -12,10 +12,12 @@ Exempt, and named with their routing on a cluster:
 - the instructor views: find (sorted by createdAt), count and aggregation by `course`
   alone, sent to every shard (scatter-gather);
 - the upkeep of the instructor's figures (progress/upkeep.py), by `course` too: a build's
-  find sorted by createdAt (resumed after a createdAt and _id), a sweep's find by updatedAt,
-  and its re-read of a batch (`_id: {$in: [...]}`), sent to every shard;
+  finds by a window of createdAt (or none), a sweep's by a window of updatedAt, and its
+  re-read of a batch (`_id: {$in: [...]}`), sent to every shard;
 - the operator's `rebuild-summaries` without --course: distinct `course` over every record;
-- index management (createIndexes, listIndexes, dropIndexes).
+- index management (createIndexes, listIndexes, dropIndexes);
+- `progress doctor`'s search for duplicate (user, course) records (an aggregation that groups
+  by the shard key), run by hand, sent to every shard.
 """
 import os
 import sys
@@ -38,6 +40,8 @@ LIST_QUERIES = {
     "instructor figures": "by course, updatedAt or a batch of _id: scatter-gather to every shard",
     "operator": "every course (rebuild-summaries): scatter-gather to every shard",
 }
+DUPLICATES_CHECK = "duplicates check"
+ROUTING = {**LIST_QUERIES, DUPLICATES_CHECK: "the doctor's, by hand: scatter-gather to every shard"}
 INDEX_MANAGEMENT = "index management"
 INDEX_COMMANDS = frozenset({"createIndexes", "listIndexes", "dropIndexes"})
 # A cursor's follow-ups belong to the find or aggregate already audited.
@@ -120,18 +124,27 @@ def _list_query(name, command, query):
             return "instructor views"
     if name == "distinct" and not keys and command.get("key") == "course":
         return "operator"
-    if name == "find" and "course" in keys and "user" not in keys:
+    if name == "find" and keys in ({"course", "createdAt"}, {"course", "updatedAt"}, {"course", "_id"}):
         batch = isinstance(query.get("_id"), dict) and set(query["_id"]) == {"$in"}
-        resumed = sort[:1] in (["createdAt"], ["_id"]) and keys <= {"course", "createdAt", "_id"}
-        if resumed or keys == {"course", "updatedAt"} or (keys == {"course", "_id"} and batch):
+        if "_id" not in keys or batch:
             return "instructor figures"
     return None
+
+
+def _groups_by_shard_key(name, command):
+    """An aggregation whose first stage groups every record by (user, course)."""
+    if name != "aggregate" or not command.get("pipeline"):
+        return False
+    group = command["pipeline"][0].get("$group", {})
+    return group.get("_id") == {"user": "$user", "course": "$course"}
 
 
 def classify(name, command):
     """(kind, problem) of one command on courseprogresses; problem is None when it is fine."""
     if name in INDEX_COMMANDS:
         return INDEX_MANAGEMENT, None
+    if _groups_by_shard_key(name, command):
+        return DUPLICATES_CHECK, None
     filters = _filters(name, command)
     if filters and all(_has_shard_key(query) for query in filters):
         return SINGLE_RECORD, None
@@ -210,7 +223,7 @@ class CommandAudit(monitoring.CommandListener):
         """Lines for the terminal summary: kinds seen, with their routing."""
         lines = []
         for kind, count in sorted(self.kinds.items()):
-            routing = LIST_QUERIES.get(kind, "")
+            routing = ROUTING.get(kind, "")
             lines.append(f"{count:6d}  {kind}{' - ' + routing if routing else ''}  e.g. {self.examples[kind]}")
         return lines
 

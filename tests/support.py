@@ -1,4 +1,7 @@
 """Test helpers: tokens, the embedded server, the LMS's data, an API client."""
+import base64
+import hashlib
+import hmac
 import json
 import shutil
 import socket
@@ -32,6 +35,19 @@ def make_token(user_id, secret=SECRET, claim="sub", expires_in=600, algorithm="H
         payload["exp"] = int(time.time()) + expires_in
     payload.update(extra)
     return jwt.encode(payload, secret, algorithm=algorithm)
+
+
+def b64(data):
+    """base64url without padding, as JWTs write it."""
+    raw = data if isinstance(data, bytes) else json.dumps(data, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def forged(header, payload, key=b""):
+    """A token with any header, HMAC-SHA256-signed with `key` (PyJWT refuses to build these)."""
+    signing_input = f"{b64(header)}.{b64(payload)}"
+    signature = hmac.new(key, signing_input.encode(), hashlib.sha256).digest() if key else b""
+    return f"{signing_input}.{b64(signature)}"
 
 
 def free_port():

@@ -92,7 +92,7 @@ def test_token_refuses_a_malformed_user_id(runner, user_id):
     """Not a 24-hex ObjectId: a usage error naming the argument, no token printed."""
     result = invoke(runner, "token", user_id)
     assert result.exit_code == 2
-    assert_clean_failure(result, "USER_ID", "24-hex")
+    assert_clean_failure(result, "USER_ID", "24 hex digits")
     assert "eyJ" not in result.output
 
 

@@ -70,10 +70,13 @@ def test_the_audit_accepts_targeted_commands_and_names_the_list_queries(name, co
 
 
 def test_the_list_queries_are_named_with_their_routing():
-    """The dashboard stays on one shard (user is a shard-key prefix); instructor views scatter."""
+    """The dashboard stays on one shard (user is a shard-key prefix); instructor views, the
+    upkeep of their figures and the operator's rebuild of every course scatter."""
     assert LIST_QUERIES == {
         "dashboard": "by user, a shard-key prefix: targeted to one shard",
         "instructor views": "by course alone: scatter-gather to every shard",
+        "instructor figures": "by course, updatedAt or a batch of _id: scatter-gather to every shard",
+        "operator": "every course (rebuild-summaries): scatter-gather to every shard",
     }
 
 
@@ -173,7 +176,10 @@ def test_the_full_scenario_runs_unchanged_on_a_replica_set(replica_set_app):
     kinds = {kind for _, kind, _ in seen}
     assert "violation" not in kinds
     assert {kind for _, kind, _ in _service_commands(dashboard_commands)} == {"dashboard"}
-    assert {kind for _, kind, _ in _service_commands(instructor_commands)} == {"instructor views"}
+    # The first summary counts the course's figures from its records (upkeep.py); the rest
+    # reads the figures, another collection.
+    assert {kind for _, kind, _ in _service_commands(instructor_commands)} <= {"instructor views",
+                                                                                "instructor figures"}
     single = [(name, command) for name, kind, command in seen if kind == SINGLE_RECORD]
     assert single and {name for name, _ in single} >= {"find", "insert", "update"}
 

@@ -6,6 +6,7 @@ so the suite, not a host in production, finds out.
 import uuid
 
 import mongoengine
+from flask_jwt_extended import JWTManager
 
 from progress_service.progress import compat
 
@@ -40,3 +41,15 @@ def test_the_dicts_read_are_the_ones_mongoengine_fills():
     """If MongoEngine renames or retypes them, this fails before a host does."""
     assert isinstance(mongoengine.connection._connection_settings, dict)
     assert isinstance(mongoengine.connection._connections, dict)
+
+
+def test_a_host_decode_key_loader_is_told_from_the_default():
+    """flask-jwt-extended's JWTManager: the default loader, then the host's own one."""
+    manager = JWTManager()
+    assert not compat.has_own_decode_key(manager)
+
+    @manager.decode_key_loader
+    def from_jwks(header, claims):
+        return "a key found elsewhere"
+
+    assert compat.has_own_decode_key(manager)

@@ -22,13 +22,13 @@ from progress_service import create_app
 from progress_service.progress import mount_of, store
 from progress_service.progress.rule import completion_state
 
-from .support import PREFIX, SECRET, Api, Lms
+from .support import PREFIX, SECRET, Api, Lms, utc_ms
 
 pytestmark = pytest.mark.wire
 
 ROUNDS = 240
 MONGOOSE_EDITS = ("element", "push", "reassign")
-OUR_WRITES = ("patch", "position", "batch", "complete", "reset")
+OUR_WRITES = ("patch", "position", "heartbeat", "batch", "complete", "reset")
 PLACES = ("inside our write", "across our write")
 
 
@@ -112,6 +112,13 @@ class Round:
         if self.ours == "position":
             lecture = rng.choice(lectures)
             response = api.patch(self.course, lecture, {"watchTime": rng.randint(1, 500)},
+                                 headers={"Prefer": "return=minimal"})
+            return response, lambda f: None
+        if self.ours == "heartbeat":
+            # The player module's: played intervals and `at`, merged by an update pipeline.
+            lecture, seconds = rng.choice(lectures), rng.randint(1, 500)
+            response = api.patch(self.course, lecture, {"watchTime": seconds, "played": [[0, seconds]],
+                                                        "at": utc_ms().isoformat()},
                                  headers={"Prefer": "return=minimal"})
             return response, lambda f: None
         if self.ours == "batch":

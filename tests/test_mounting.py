@@ -245,10 +245,12 @@ def app_wide(app):
 
 @BOTH
 def test_the_hosts_own_responses_are_byte_for_byte_the_same_with_progress_mounted(make_host):
-    """Routes, 401s, 403, 404, 405, 413 and 500 pages of the host: identical with and without us."""
+    """Routes, 401s, 403, 404, 405, 413 and 500 pages of the host: identical with and without us,
+    mounted after its JWTManager (as it does) or before it."""
     plain = make_host(LMS_MOUNT_PROGRESS=False)
     mounted = make_host()
-    for app in (plain, mounted):
+    first = make_host(order="before")
+    for app in (plain, mounted, first):
         app.add_url_rule("/boom", "boom", boom)
     campus = Campus(mounted)
     student = campus.account()
@@ -258,6 +260,8 @@ def test_the_hosts_own_responses_are_byte_for_byte_the_same_with_progress_mounte
     without = host_requests(plain, token)
     with_progress = host_requests(mounted, token)
     assert with_progress == without
+    assert host_requests(first, token) == without
+    assert dict(first.config) == dict(mounted.config)
     statuses = [status for _, _, status, _, _ in without]
     assert statuses == ["200 OK", "200 OK", "200 OK", "200 OK", "401 UNAUTHORIZED", "200 OK",
                         "401 UNAUTHORIZED", "401 UNAUTHORIZED", "200 OK", "413 REQUEST ENTITY TOO LARGE",

@@ -10,7 +10,7 @@ socket matters, the check runs in a fresh interpreter (tests/fresh_interpreter.p
   test_a_mount_follows_its_alias_to_another_database_indexes_included (fails: extension bug)
   (and test_mounting.py::test_progress_uses_the_hosts_flask_mongoengine_connection)
 - Config: test_a_host_with_its_jwt_manager_gets_no_config_written,
-  test_a_host_without_a_jwt_manager_gets_only_the_jwt_defaults
+  test_a_host_without_a_jwt_manager_gets_no_jwt_setting_of_ours
 - Mounting twice / without a database: test_two_names_on_one_app_both_serve_and_the_same_name_is_refused,
   test_mounting_without_a_database_is_refused_at_mount_time_without_io,
   test_mounting_opens_no_socket_until_the_first_request
@@ -25,7 +25,6 @@ import subprocess
 import sys
 import threading
 import uuid
-from contextlib import contextmanager
 from pathlib import Path
 
 import mongoengine
@@ -37,7 +36,6 @@ from flask import Flask
 from flask_jwt_extended import JWTManager
 from flask_mongoengine import MongoEngine
 from pymongo import monitoring
-from werkzeug.serving import make_server
 
 from examples.host_lms.catalog import LmsCatalog
 from examples.host_lms.extensions import jwt as host_jwt
@@ -51,6 +49,7 @@ from .hosting import (
     host_db,
     host_mongo,
     make_host,  # noqa: F401  (fixture)
+    served,
     stored,
 )
 from .support import PREFIX, SECRET, WIRE, make_token
@@ -65,19 +64,6 @@ def fresh_interpreter(*args):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-@contextmanager
-def served(app):
-    """The app behind a real threaded HTTP server on a free port; yields its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join()
 
 
 # --- MongoEngine's document registry --------------------------------------------------------
@@ -292,27 +278,29 @@ def test_a_host_with_its_jwt_manager_gets_no_config_written(make_host):
 
 
 @WIRE
-def test_a_host_without_a_jwt_manager_gets_only_the_jwt_defaults(db_uri):
-    """No JWTManager of its own: one is made, and only JWT_* keys are added (HS256 pinned)."""
-    app = Flask("bare_host")
-    app.config.update(JWT_SECRET_KEY=SECRET, MONGODB_URI=db_uri, JWT_ACCESS_COOKIE_NAME="session",
-                      JWT_ALGORITHM="HS512", SOMETHING_OF_THE_HOSTS={"kept": True})
-    before = copy.deepcopy(dict(app.config))
+def test_a_host_without_a_jwt_manager_gets_no_jwt_setting_of_ours(db_uri):
+    """No JWTManager of its own: the extension writes no key. The manager it makes (so that the
+    host's create_access_token works) sets flask-jwt-extended's own defaults only, exactly as a
+    JWTManager(app) of the host's would; our check reads section 5's defaults, HS256 only."""
+    config = {"JWT_SECRET_KEY": SECRET, "MONGODB_URI": db_uri, "JWT_ACCESS_COOKIE_NAME": "session",
+              "JWT_ALGORITHM": "HS512", "SOMETHING_OF_THE_HOSTS": {"kept": True}}
+    app, twin = Flask("bare_host"), Flask("bare_host")
+    app.config.update(copy.deepcopy(config))
+    twin.config.update(copy.deepcopy(config))
     Progress(app)
+    JWTManager(twin)
     mount = mount_of(app)
     try:
-        after = dict(app.config)
-        changed = {key for key in after if key not in before or after[key] != before[key]}
-        assert changed and all(key.startswith("JWT_") for key in changed)
-        assert {key: value for key, value in after.items() if not key.startswith("JWT_")} == \
-            {key: value for key, value in before.items() if not key.startswith("JWT_")}
-        assert after["JWT_ACCESS_COOKIE_NAME"] == "session"  # the host's own setting is kept
-        assert after["JWT_TOKEN_LOCATION"] == ["cookies", "headers"] and after["JWT_COOKIE_CSRF_PROTECT"] is False
-        assert (after["JWT_ALGORITHM"], after["JWT_DECODE_ALGORITHMS"]) == ("HS256", ["HS256"])
+        assert dict(app.config) == dict(twin.config)
+        assert app.config["JWT_TOKEN_LOCATION"] == ("headers",)  # flask-jwt-extended's, not ours
         assert isinstance(app.extensions["flask-jwt-extended"], JWTManager)
         browser = app.test_client()
+        # The host's cookie name; section 5's locations (cookie, then header) and HS256.
         browser.set_cookie("session", make_token(ObjectId()))
         assert browser.get(f"{PREFIX}/{ObjectId()}").json == {"status": "fail", "message": "Course not found"}
+        browser.set_cookie("session", make_token(ObjectId(), algorithm="HS512"))
+        assert browser.get(f"{PREFIX}/{ObjectId()}").json == {"status": "fail",
+                                                             "message": "Invalid token"}
     finally:
         mount.database.close()
 

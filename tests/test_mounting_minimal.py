@@ -177,3 +177,15 @@ def serve_classes(app, database):
     summary = client.get(f"/api/v1/progress/{course_id}/summary", headers=headers[teacher]).json["data"]
     assert [(row["title"], row["completed"]) for row in summary["lectures"]] == [("Part 1", 0), ("Part 2", 1), ("Part 3", 1)]
     assert not {"courses", "lectures", "users"} & set(database.list_collection_names())
+
+
+def test_the_docs_example_code_is_the_examples_code():
+    """Each python block of the doc headed `# examples/<file>.py` is a verbatim part of that file,
+    which the examples' tests run: the doc's code for each host style cannot drift."""
+    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
+    headed = [(block.splitlines()[0][2:], block.split("\n", 1)[1]) for block in blocks
+              if re.fullmatch(r"# examples/\S+\.py", block.splitlines()[0])]
+    assert {path for path, _ in headed} == {"examples/rs256_host/__init__.py", "examples/session_host/__init__.py",
+                                            "examples/uuid_host/__init__.py", "examples/uuid_host/models.py"}
+    for path, code in headed:
+        assert code in (DOC.parent.parent / path).read_text(), f"docs/mounting.md's block from {path} is not in it"

@@ -129,6 +129,15 @@ def test_the_wheel_holds_the_package_and_its_version(wheel):
     assert wheel.name.startswith(f"progress_service-{version}-")
 
 
+def test_the_wheel_holds_the_player_module_the_app_serves(wheel):
+    """The player module and the demo's script are package data: an installed app serves them."""
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        module = archive.read("progress_service/standalone/player/progress-player.js").decode()
+    assert "progress_service/standalone/player/demo.js" in names
+    assert module == (PACKAGE / "standalone" / "player" / "progress-player.js").read_text()
+
+
 def test_the_version_is_written_in_one_place():
     """progress_service.__version__ is the only place; setup.cfg reads it from there."""
     assert re.search(r"^version = attr: progress_service\.__version__$", (ROOT / "setup.cfg").read_text(), re.M)

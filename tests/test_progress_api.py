@@ -41,7 +41,7 @@ def test_first_patch_creates_the_record_and_applies_the_change(api, lms):
     assert [entry["isCompleted"] for entry in data["lectureProgress"]] == [True, False, False]
     assert ISO.match(data["lectureProgress"][0]["lastWatched"])
     assert data["lectureProgress"][1] == {"lecture": str(lectures[1]), "isCompleted": False,
-                                          "watchTime": 0, "lastWatched": None}
+                                          "watchTime": 0, "lastWatched": None, "watchedSeconds": 0}
     assert data["user"] == {"_id": str(api.user_id), "name": "Ada Student",
                             "email": f"{api.user_id}@example.com", "avatar": None}
     assert data["course"] == {"_id": str(course), "title": "Course", "thumbnail": None}
@@ -115,7 +115,8 @@ def test_reset_clears_everything(api, lms):
     assert body["data"]["completionPercentage"] == 0 and body["data"]["isCompleted"] is False
     assert body["data"]["completedAt"] is None
     assert body["data"]["lectureProgress"] == [
-        {"lecture": str(lecture), "isCompleted": False, "watchTime": 0, "lastWatched": None}
+        {"lecture": str(lecture), "isCompleted": False, "watchTime": 0, "lastWatched": None,
+         "watchedSeconds": 0}
         for lecture in lectures
     ]
     stored = lms.record(api.user_id, course)

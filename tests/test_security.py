@@ -4,8 +4,6 @@ Each refused token is checked on the wire server with every command the driver s
 recorded: a 401 must be decided before any database query.
 """
 import base64
-import hashlib
-import hmac
 import json
 
 import pytest
@@ -19,23 +17,10 @@ from progress_service.progress import Progress, service
 from progress_service.progress.schemas import MAX_BATCH, MAX_PAGE, MAX_PAGE_SIZE
 
 from .command_audit import AUDIT
-from .support import BOTH, PREFIX, SECRET, WIRE, Api, database_config, make_token, mounted_database
+from .support import BOTH, PREFIX, SECRET, WIRE, Api, b64, database_config, forged, make_token, mounted_database
 
 PUBLIC_KEY = ("-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEexampleexampleexampleexample\n"
               "-----END PUBLIC KEY-----\n")
-
-
-def _b64(data):
-    """base64url without padding, as JWTs write it."""
-    raw = data if isinstance(data, bytes) else json.dumps(data, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def forged(header, payload, key=b""):
-    """A token with any header, HMAC-SHA256-signed with `key` (PyJWT refuses to build these)."""
-    signing_input = f"{_b64(header)}.{_b64(payload)}"
-    signature = hmac.new(key, signing_input.encode(), hashlib.sha256).digest() if key else b""
-    return f"{signing_input}.{_b64(signature)}"
 
 
 def claims(user_id, **extra):
@@ -68,7 +53,7 @@ def _edit_payload(token, **changes):
     header, payload, signature = token.split(".")
     data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     data.update(changes)
-    return f"{header}.{_b64(data)}.{signature}"
+    return f"{header}.{b64(data)}.{signature}"
 
 
 @pytest.fixture
@@ -140,8 +125,9 @@ def test_a_token_whose_user_is_not_in_users_is_served_with_null_name(client, lms
     assert lms.db.users.count_documents({"_id": stranger}) == 0, "no user was invented"
 
 
-def test_a_host_jwt_manager_cannot_widen_the_algorithms():
-    """Mounted under a host whose own JWTManager allows HS512: our check still refuses it."""
+def test_a_host_jwt_manager_decides_the_algorithms_but_never_none_or_no_exp():
+    """Contract section 11: the host's JWTManager allows HS512, so we do; `alg: none` (even signed)
+    and a token without exp stay refused; an algorithm the host does not list is refused."""
     host = Flask("host")
     host.config.update(JWT_SECRET_KEY=SECRET, JWT_DECODE_ALGORITHMS=["HS256", "HS512"],
                        JWT_TOKEN_LOCATION=["headers"])
@@ -151,11 +137,20 @@ def test_a_host_jwt_manager_cannot_widen_the_algorithms():
         host.config.update(database)
         Progress(host)
         client = host.test_client()
-        refused = client.get(f"{PREFIX}/{ObjectId()}",
-                             headers={"Authorization": f"Bearer {make_token(user, algorithm='HS512')}"})
-        assert refused.status_code == 401 and refused.json["message"] == "Token algorithm not accepted"
-        accepted = client.get(f"{PREFIX}/{ObjectId()}", headers={"Authorization": f"Bearer {make_token(user)}"})
-        assert accepted.status_code == 404 and accepted.json["message"] == "Course not found"
+
+        def get(token):
+            return client.get(f"{PREFIX}/{ObjectId()}", headers={"Authorization": f"Bearer {token}"})
+
+        for token in (make_token(user), make_token(user, algorithm="HS512")):
+            assert get(token).json == {"status": "fail", "message": "Course not found"}
+        refused = {"alg none": forged({"alg": "none", "typ": "JWT"}, claims(user)),
+                   "alg None, signed": forged({"alg": "None", "typ": "JWT"}, claims(user), SECRET.encode()),
+                   "no exp": make_token(user, expires_in=None),
+                   "HS384, not listed": make_token(user, algorithm="HS384")}
+        for kind, token in refused.items():
+            response = get(token)
+            assert response.status_code == 401 and response.json["status"] == "fail", kind
+        assert get(refused["no exp"]).json["message"] == "Token has no expiry"
 
 
 # --- 6. OWASP API Security Top 10 (2023) --------------------------------------------------

@@ -60,7 +60,7 @@ def test_zero_watch_time_and_false_are_accepted(api, lms):
     response = api.patch(course, lectures[0], {"isCompleted": False, "watchTime": 0})
     assert response.status_code == 200
     assert response.json["data"]["lectureProgress"][0] == {
-        "lecture": str(lectures[0]), "isCompleted": False, "watchTime": 0,
+        "lecture": str(lectures[0]), "isCompleted": False, "watchTime": 0, "watchedSeconds": 0,
         "lastWatched": response.json["data"]["lectureProgress"][0]["lastWatched"]}
 
 

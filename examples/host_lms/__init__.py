@@ -48,20 +48,14 @@ class LmsJSONProvider(DefaultJSONProvider):
 
 
 def create_app(config=None):
-    """The LMS: settings, extensions, error pages, pages, commands, then course progress."""
+    """The LMS: settings, its database, its sign-in, its pages and commands, then course progress."""
     app = Flask(__name__)
     load_config(app, config)
-    register_extensions(app)
-    register_error_pages(app)
-    register_blueprints(app)
-    register_commands(app)
+    connect_database(app)
+    register_auth(app)
+    register_routes(app)
     if app.config["LMS_MOUNT_PROGRESS"]:
-        # Imported here: the LMS, its models and its commands work without the feature.
-        from progress_service.progress import Progress
-
-        from .catalog import LmsCatalog
-
-        Progress(app, url_prefix=app.config["LMS_PROGRESS_PREFIX"], catalog=LmsCatalog(), name="lms_progress")
+        mount_progress(app)
     return app
 
 
@@ -74,8 +68,8 @@ def load_config(app, overrides):
         raise RuntimeError("set JWT_SECRET_KEY (LMS_JWT_SECRET_KEY in the environment)")
 
 
-def register_extensions(app):
-    """Our JSON, the database, sign-in."""
+def connect_database(app):
+    """Our JSON and the database (flask-mongoengine)."""
     # The provider class, not an app.json instance: flask-mongoengine's init_app rebuilds
     # app.json from app.json_provider_class (adding Document and QuerySet support to ours).
     app.json_provider_class = LmsJSONProvider
@@ -84,14 +78,25 @@ def register_extensions(app):
     # (a test, another factory call) would connect with the first app's MONGODB_SETTINGS.
     db.config = None
     db.init_app(app)
+
+
+def register_auth(app):
+    """Sign-in: our JWTManager and its loaders."""
     init_auth(app)
 
 
-def register_blueprints(app):
-    """Our pages and JSON API."""
+def register_routes(app):
+    """Our error pages, pages and JSON API; `flask --app examples.host_lms lms add-user|add-course|enroll`."""
+    register_error_pages(app)
     app.register_blueprint(lms_bp)
-
-
-def register_commands(app):
-    """`flask --app examples.host_lms lms add-user|add-course|enroll`."""
     app.cli.add_command(lms_cli)
+
+
+def mount_progress(app):
+    """Course progress under LMS_PROGRESS_PREFIX, reading our data through our catalog."""
+    # Imported here: the LMS, its models and its commands work without the feature.
+    from progress_service.progress import Progress
+
+    from .catalog import LmsCatalog
+
+    Progress(app, url_prefix=app.config["LMS_PROGRESS_PREFIX"], catalog=LmsCatalog(), name="lms_progress")

@@ -2,36 +2,32 @@
 
     from progress_service.progress import Progress
     Progress(app)                                  # or progress.init_app(app, url_prefix=...)
+    Progress(app, identity=lambda: ...)            # the host says who is calling (Flask-Login)
 
 Importing this package registers nothing anywhere and opens no socket; mounting it changes
-nothing of the host's but the routes under its prefix (contract section 9). Each mount keeps
-its state in `app.extensions["progress"][name]`: its settings, database, catalog and outbox.
+nothing of the host's but the routes under its prefix and a `progress` CLI group (contract
+sections 9 and 11). Each mount keeps its state in `app.extensions["progress"][name]`: its
+settings, database, catalog, sign-in and outbox.
 """
 from dataclasses import dataclass, field
 
-from flask_jwt_extended import JWTManager
-
-from . import auth, settings as mount_settings, signals  # noqa: F401  (signals: re-exported for hosts)
+from . import commands, settings as mount_settings, signals  # noqa: F401  (signals: re-exported for hosts)
 from .catalog import CourseInfo, HostCatalog, MongoCatalog, UserInfo, bind_catalog  # noqa: F401
 from .database import Database
 from .exceptions import MountError
 from .figures import KeptFigures
+from .ids import parse_object_id
 from .outbox import Outbox
 from .relay import Relay
 from .openapi import SUFFIX as OPENAPI_SUFFIX, bp as openapi_bp
 from .routes import bp
+from .signin import sign_in_for
 
 EXTENSION_KEY = "progress"
 DEFAULT_NAME = "progress"
-# Only used when the host has no JWTManager of its own (contract section 4).
-JWT_DEFAULTS = {
-    "JWT_TOKEN_LOCATION": ["cookies", "headers"],
-    "JWT_ACCESS_COOKIE_NAME": "token",
-    "JWT_COOKIE_CSRF_PROTECT": False,
-}
 
-__all__ = ["Progress", "Mount", "MountError", "CourseInfo", "UserInfo", "MongoCatalog", "signals", "mount_of",
-           "start_background", "stop_background"]
+__all__ = ["Progress", "Mount", "MountError", "CourseInfo", "UserInfo", "MongoCatalog", "parse_object_id", "signals",
+           "mount_of", "start_background", "stop_background"]
 
 
 @dataclass
@@ -43,12 +39,19 @@ class Mount:
     settings: mount_settings.Settings
     database: Database
     catalog: object
+    # Who is calling: the host's identity hook or a JWT (signin.py).
+    signin: object = None
     outbox: Outbox = None
     relay: Relay = None
     # The instructor's figures kept per course (figures.py), and the keys this process learned.
     figures: KeptFigures = None
     # The OpenAPI document as served, by script root (built on first request).
     openapi_cache: dict = field(default_factory=dict)
+
+    @property
+    def parse_id(self):
+        """The catalog's parse_id: an id from a path or an identity, as the host stores it."""
+        return self.catalog.parse_id
 
 
 def mount_of(app, name=DEFAULT_NAME):
@@ -77,21 +80,24 @@ def stop_background(app):
 
 
 class Progress:
-    """Mounts the progress blueprint; reuses the host's JWTManager and MongoEngine connection."""
+    """Mounts the progress blueprint; reuses the host's sign-in and MongoEngine connection."""
 
-    def __init__(self, app=None, *, url_prefix=None, catalog=None, name=DEFAULT_NAME):
+    def __init__(self, app=None, *, url_prefix=None, catalog=None, name=DEFAULT_NAME, identity=None):
         """Remember the defaults for init_app; mount at once when given an app."""
         self.url_prefix = url_prefix
         self.catalog = catalog
         self.name = name
+        self.identity = identity
         if app is not None:
             self.init_app(app)
 
-    def init_app(self, app, url_prefix=None, catalog=None, name=None):
+    def init_app(self, app, url_prefix=None, catalog=None, name=None, identity=None):
         """Register the blueprint under `url_prefix` (default /api/v1/progress) as `name`.
 
-        Raises MountError (no I/O: nothing connects yet) when the mount cannot work: no
-        database, a name already mounted on this app, or an unusable setting.
+        `identity`: a function returning the caller's user id (or None) inside a request; without
+        it, the caller comes from a JWT (signin.py). Raises MountError (no I/O: nothing connects
+        yet) when the mount cannot work: no database, a name already mounted on this app, an
+        unusable setting, or no way to authenticate anyone.
         """
         name = name or self.name
         mounts = app.extensions.get(EXTENSION_KEY, {})
@@ -110,20 +116,11 @@ class Progress:
             # Objects only: no thread and no socket until start_background() or a request.
             mount.outbox = Outbox(config, database)
             mount.relay = Relay(mount.outbox, config.xapi)
-        if "flask-jwt-extended" not in app.extensions:
-            self._own_jwt(app)
+        # Last of the checks: it may make a JWTManager, which a refused mount must not leave behind.
+        mount.signin = sign_in_for(app, identity or self.identity)
         app.extensions[EXTENSION_KEY] = {**mounts, name: mount}
         app.register_blueprint(bp, url_prefix=prefix, name=name)
         # GET <prefix>/openapi.json: werkzeug prefers the static segment to <course_id>.
         app.register_blueprint(openapi_bp, url_prefix=prefix, name=name + OPENAPI_SUFFIX)
+        commands.register(app)
         return mount
-
-    @staticmethod
-    def _own_jwt(app):
-        """A JWTManager of our own, HS256 only, when the host has none."""
-        for key, value in JWT_DEFAULTS.items():
-            app.config.setdefault(key, value)
-        # Pinned, whatever the config says: no alg=none, no HS/RS confusion.
-        app.config["JWT_ALGORITHM"] = auth.ALGORITHM
-        app.config["JWT_DECODE_ALGORITHMS"] = [auth.ALGORITHM]
-        JWTManager(app)

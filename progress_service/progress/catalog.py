@@ -1,15 +1,17 @@
 """Where courses, lectures, users and enrollment come from: the LMS's collections, or a host's hook.
 
 The default, MongoCatalog, reads the original LMS's `courses`, `lectures` and `users` from
-the mount's database. A host whose data model differs passes its own object to
-`Progress(catalog=...)`; HostCatalog adapts it once, at mount time, so the service asks
-every catalog the same questions (docs/mounting.md lists the methods).
+the mount's database (or collections of other names). A host whose data model differs passes
+its own object to `Progress(catalog=...)`; HostCatalog adapts it once, at mount time, so the
+service asks every catalog the same questions (docs/mounting.md lists the methods). Every
+catalog has a `parse_id` (ids.py): the host's ids from text.
 """
 import copy
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from .exceptions import MountError
+from .ids import id_parser
 
 COURSE_FIELDS = {"title": 1, "thumbnail": 1, "instructor": 1, "lectures": 1}
 # Above this many lectures the course and the caller's user are asked in two commands rather
@@ -104,7 +106,12 @@ def enrollment_projection(user_id):
 
 
 class MongoCatalog:
-    """The default catalog: the original LMS's `courses`, `lectures` and `users`."""
+    """The default catalog: the original LMS's `courses`, `lectures` and `users`.
+
+    `parse_id` turns a path id or an identity into the host's id (ids.id_parser: ObjectId by
+    default, or int, str, uuid.UUID, any function); `courses`, `lectures`, `users` name the
+    collections when the host's are named otherwise (MongoEngine's defaults are `course`, ...).
+    """
 
     # Whether course_and_caller and lecture_place may ask one joined question, and
     # count_courses count in the database. They would go around a subclass's own course(),
@@ -120,9 +127,11 @@ class MongoCatalog:
         cls.joins_lecture = not _replaces(cls, "course", "lecture_durations")
         cls.counts_courses = not _replaces(cls, "courses")
 
-    def __init__(self, database=None):
+    def __init__(self, database=None, *, parse_id=None, courses="courses", lectures="lectures", users="users"):
         """`database`: the mount's Database (Progress binds it when the host leaves it out)."""
         self.database = database
+        self.parse_id = id_parser(parse_id)
+        self.collections = {"courses": courses, "lectures": lectures, "users": users}
 
     def bound_to(self, database):
         """This catalog reading from `database` (a copy when it was bound elsewhere)."""
@@ -140,14 +149,14 @@ class MongoCatalog:
         question course_and_caller asks depends on it, never its answer."""
         return vars(self).setdefault("_long_courses", set())
 
-    def _db(self):
-        """The pymongo Database to read."""
-        return self.database.db()
+    def _read(self, name):
+        """The collection this catalog reads as `courses`, `lectures` or `users`."""
+        return self.database.db()[self.collections[name]]
 
     def course(self, course_id, user_id=None):
         """The course with its ordered lecture ids, and whether `user_id` is enrolled; or None."""
         projection = COURSE_FIELDS if user_id is None else enrollment_projection(user_id)
-        raw = self._db().courses.find_one({"_id": course_id}, projection)
+        raw = self._read("courses").find_one({"_id": course_id}, projection)
         return None if raw is None else _course_info(raw)
 
     def course_and_caller(self, course_id, user_id):
@@ -201,10 +210,11 @@ class MongoCatalog:
     def _course_joined(self, course_id, projection, collection, other_id, name, fields):
         """The course's `projection`, with the document `other_id` of `collection` (only its
         `fields`) as a list of at most one under `name`; None without the course. One aggregate."""
-        found = list(self._db().courses.aggregate([
+        found = list(self._read("courses").aggregate([
             {"$match": {"_id": course_id}},
             {"$project": {**projection, "probe": {"$literal": other_id}}},
-            {"$lookup": {"from": collection, "localField": "probe", "foreignField": "_id", "as": name}},
+            {"$lookup": {"from": self.collections[collection], "localField": "probe", "foreignField": "_id",
+                         "as": name}},
             {"$project": {**dict.fromkeys(projection, 1), **{f"{name}.{key}": 1 for key in fields}}},
         ]))
         return found[0] if found else None
@@ -212,7 +222,7 @@ class MongoCatalog:
     def courses(self, course_ids, user_id=None):
         """Many courses at once, by id (the dashboard), with enrollment when `user_id` is given."""
         projection = COURSE_FIELDS if user_id is None else enrollment_projection(user_id)
-        cursor = self._db().courses.find({"_id": {"$in": list(course_ids)}}, projection)
+        cursor = self._read("courses").find({"_id": {"$in": list(course_ids)}}, projection)
         return {raw["_id"]: _course_info(raw) for raw in cursor}
 
     def count_courses(self, course_ids, readable_by=None):
@@ -227,7 +237,7 @@ class MongoCatalog:
                                {"$in": [readable_by, {"$cond": [listed, "$enrolledStudents", []]}]}]}
         # An expression rather than a query $or: the embedded test server scans the whole
         # collection for a top-level $or; MongoDB serves both from the _id index.
-        found = list(self._db().courses.aggregate([
+        found = list(self._read("courses").aggregate([
             {"$match": {"_id": {"$in": list(course_ids)}}},
             {"$group": {"_id": None, "n": {"$sum": {"$cond": [counted, 1, 0]}}}},
         ]))
@@ -235,24 +245,24 @@ class MongoCatalog:
 
     def user(self, user_id):
         """The user's public fields, or None."""
-        raw = self._db().users.find_one({"_id": user_id}, USER_FIELDS)
+        raw = self._read("users").find_one({"_id": user_id}, USER_FIELDS)
         return None if raw is None else _user_info(raw)
 
     def users(self, user_ids):
         """Public fields of many users at once, by id (the instructor's student list)."""
-        cursor = self._db().users.find({"_id": {"$in": list(user_ids)}}, USER_FIELDS)
+        cursor = self._read("users").find({"_id": {"$in": list(user_ids)}}, USER_FIELDS)
         return {raw["_id"]: _user_info(raw) for raw in cursor}
 
     def lecture_titles(self, lecture_ids):
         """Titles of the given lectures, by id (missing ones are left out)."""
-        cursor = self._db().lectures.find({"_id": {"$in": list(lecture_ids)}}, {"title": 1})
+        cursor = self._read("lectures").find({"_id": {"$in": list(lecture_ids)}}, {"title": 1})
         return {raw["_id"]: raw.get("title") for raw in cursor}
 
     def lecture_durations(self, lecture_ids):
         """Durations in seconds of the given lectures, by id (missing or unset: left out)."""
         ids = list(lecture_ids)
         query = {"_id": ids[0]} if len(ids) == 1 else {"_id": {"$in": ids}}
-        cursor = self._db().lectures.find(query, {"duration": 1})
+        cursor = self._read("lectures").find(query, {"duration": 1})
         return {raw["_id"]: raw["duration"] for raw in cursor if raw.get("duration") is not None}
 
 
@@ -261,7 +271,8 @@ class HostCatalog:
 
     The host implements `course(course_id)`, `user(user_id)` and `lecture_titles(ids)`, and
     may add `courses(ids)`, `users(ids)` (batches), `is_enrolled(course_id, user_id)` (then it
-    decides enrollment) and `lecture_durations(ids)` (then watching completes lectures).
+    decides enrollment), `lecture_durations(ids)` (then watching completes lectures) and
+    `parse_id(text)` (its ids from text; else 24 hex digits as an ObjectId).
     """
 
     def __init__(self, host):
@@ -270,6 +281,7 @@ class HostCatalog:
         if missing:
             raise MountError(f"a progress catalog needs the method(s) {', '.join(missing)} (docs/mounting.md)")
         self.host = host
+        self.parse_id = id_parser(getattr(host, "parse_id", None))
         self._is_enrolled = getattr(host, "is_enrolled", None)
         self._courses = getattr(host, "courses", None)
         self._users = getattr(host, "users", None)

@@ -15,3 +15,15 @@ def alias_registered(alias):
     `_connection_settings` for registered settings, `_connections` for open clients).
     """
     return alias in mongoengine_connection._connection_settings or alias in mongoengine_connection._connections
+
+
+def has_own_decode_key(manager):
+    """True when a flask-jwt-extended JWTManager has a `decode_key_loader` of the host's.
+
+    Such a host finds its verification key itself (a JWKS, say), so no JWT_PUBLIC_KEY is
+    needed. flask-jwt-extended 4.7 keeps the loader in `_decode_key_callback`, the default
+    being `default_callbacks.default_decode_key_callback`; it has no public accessor.
+    """
+    from flask_jwt_extended.default_callbacks import default_decode_key_callback
+
+    return getattr(manager, "_decode_key_callback", default_decode_key_callback) is not default_decode_key_callback

@@ -48,8 +48,11 @@ def client_settings(settings):
     options = _uri_options(uri)
     # pymongo lets keyword arguments override the URI: only fill in what the URI leaves unset.
     timeouts = {key: value for key, value in CLIENT_TIMEOUTS.items() if key.lower() not in options}
-    kwargs = {"host": uri, "tz_aware": True, "retryWrites": True, "uuidRepresentation": "standard",
-              "connect": False, **timeouts}
+    kwargs = {"host": uri, "tz_aware": True, "retryWrites": True, "connect": False, **timeouts}
+    if "uuidrepresentation" not in options:
+        # UUID ids as the Node driver stores them (subtype 4). A database a MongoEngine host
+        # writes UUIDs into (its default: pythonLegacy, subtype 3) says so in the URI.
+        kwargs["uuidRepresentation"] = "standard"
     concern = settings.write_concern
     if "w" not in options and concern:
         kwargs["w"] = int(concern) if str(concern).isdigit() else concern

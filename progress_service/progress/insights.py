@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from . import tally, upkeep
 from .catalog import CourseInfo
 from .exceptions import Forbidden, NotFound
-from .present import iso_time, present
+from .present import iso_time, oid, present
 from .service import ADMIN, COURSE_NOT_FOUND, may_read, ready
 
 NOT_ALLOWED = "Only the course's instructor or an admin can see its progress"
@@ -46,7 +46,7 @@ class Summary:
         """The figures as the client sees them."""
         return {"students": self.students, "completed": self.completed,
                 "averagePercentage": self.average_percentage,
-                "lectures": [{"lecture": str(row["lecture"]), "title": row["title"], "completed": row["completed"]}
+                "lectures": [{"lecture": oid(row["lecture"]), "title": row["title"], "completed": row["completed"]}
                              for row in self.lectures],
                 "asOf": iso_time(self.as_of)}
 

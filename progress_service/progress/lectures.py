@@ -1,7 +1,6 @@
 """A record's lecture list: the stored entries as read, and what one write changes in them."""
 from collections.abc import Sequence
 
-from bson import ObjectId
 from mongoengine.base import BaseField
 
 from .rule import as_utc, completion_state, entry_done, is_entry, new_entry, unique
@@ -179,7 +178,7 @@ class LectureListField(BaseField):
         for son in value.sons:
             if not is_entry(son):
                 continue
-            if not isinstance(son.get("lecture"), ObjectId):
+            if son.get("lecture") is None:
                 self.error("every lecture entry needs a lecture id")
             watch_time = son.get("watchTime")
             if watch_time is not None and not (isinstance(watch_time, (int, float)) and watch_time >= 0):

@@ -7,7 +7,7 @@ class name): the host's `User`, `Course`, `Lecture` and `CourseProgress` stay th
 The LMS's own collections are read through the catalog (catalog.py), never as Documents.
 """
 from bson import ObjectId
-from mongoengine import BooleanField, DateTimeField, Document, IntField, ObjectIdField, signals
+from mongoengine import BooleanField, DateTimeField, Document, IntField, signals
 from mongoengine.base import BaseField
 
 from .lectures import LectureList, LectureListField
@@ -46,8 +46,10 @@ class ProgressServiceRecord(Document):
         # Never bound to a connection: each mount reads and writes through its own database.
         "auto_create_index": False,
     }
-    user = ObjectIdField(required=True)
-    course = ObjectIdField(required=True)
+    # The host's ids as its catalog parsed them (ObjectId, int, UUID, ...): stored as the host
+    # stores them, so its own queries by id find our records (contract section 11).
+    user = BaseField(required=True)
+    course = BaseField(required=True)
     is_completed = BooleanField(db_field="isCompleted", default=False)
     completion_percentage = IntField(db_field="completionPercentage", default=0, min_value=0, max_value=100)
     lecture_progress = LectureListField(db_field="lectureProgress")
@@ -70,6 +72,7 @@ class ProgressServiceRecord(Document):
     @classmethod
     def new(cls, user_id, course_id, now):
         """A record not stored yet: no lecture completed."""
+        # The record's own _id is ours: an ObjectId, as Mongoose gives one.
         record = cls(id=ObjectId(), user=user_id, course=course_id, created_at=now, version=0,
                      lecture_progress=LectureList(stored_length=None))
         record.read_state = None

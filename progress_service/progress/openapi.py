@@ -14,6 +14,7 @@ from flask import Blueprint, current_app, request
 from marshmallow import Schema, fields, validate
 
 from . import schemas
+from .ids import parse_object_id
 
 bp = Blueprint("progress_openapi", __name__)
 SUFFIX = "_openapi"  # this blueprint is registered as "<progress blueprint name>_openapi"
@@ -70,6 +71,8 @@ OPERATIONS = {
                               path=schemas.CoursePathSchema),
     "mark_lecture": Operation(schemas.ProgressOutSchema, WRITE_ERRORS, writes=True,
                               path=schemas.LecturePathSchema, body=schemas.LectureUpdateSchema),
+    "mark_lecture_by_post": Operation(schemas.ProgressOutSchema, WRITE_ERRORS, writes=True,
+                                      path=schemas.LecturePathSchema, body=schemas.LectureUpdateSchema),
     "mark_lectures": Operation(schemas.ProgressOutSchema, WRITE_ERRORS, writes=True,
                                path=schemas.CoursePathSchema, body=schemas.BatchUpdateSchema),
     "complete_course": Operation(schemas.ProgressOutSchema, WRITE_ERRORS, writes=True,
@@ -118,34 +121,44 @@ def envelope(data_schema, with_message=False):
     return Schema.from_dict(body, name=f"{name}Envelope")
 
 
-def custom_fields(self, field, **kwargs):
-    """OpenAPI types of our own marshmallow fields (apispec knows only the built-in ones).
+def custom_fields_for(parse_id):
+    """The apispec attribute function giving OpenAPI types to our own marshmallow fields
+    (apispec knows only the built-in ones); ids have the 24-hex pattern only when the mount
+    parses them as ObjectIds."""
+    host_id = {"type": "string"}
+    if parse_id is parse_object_id:
+        host_id["pattern"] = OBJECT_ID_PATTERN
 
-    An apispec attribute function: bound to its converter (`self`), merged over the rest.
-    """
-    if isinstance(field, schemas.ObjectIdString):
-        return {"type": "string", "pattern": OBJECT_ID_PATTERN}
-    if isinstance(field, schemas.IsoTime):
-        return {"type": "string", "format": "date-time", "pattern": ISO_TIME_PATTERN}
-    if isinstance(field, schemas.Seconds):
-        return {"type": "number", "minimum": 0}
-    if isinstance(field, schemas.ListCursor):
-        return {"type": "string", "description": "The `next` of the previous page"}
-    return {}
+    def custom_fields(self, field, **kwargs):
+        """Bound to its converter (`self`), merged over the rest."""
+        if isinstance(field, schemas.HostId):
+            return dict(host_id)
+        if isinstance(field, schemas.IsoTime):
+            return {"type": "string", "format": "date-time", "pattern": ISO_TIME_PATTERN}
+        if isinstance(field, schemas.Seconds):
+            return {"type": "number", "minimum": 0}
+        if isinstance(field, schemas.Interval):
+            return {"type": "array", "items": {"type": "number", "minimum": 0}, "minItems": 2, "maxItems": 2,
+                    "description": "[start, end] seconds of the video played, start < end"}
+        if isinstance(field, schemas.ClientTime):
+            return {"oneOf": [{"type": "string", "format": "date-time"}, {"type": "number", "minimum": 0}],
+                    "description": "when the player saw this position (its own clock): ISO 8601 with "
+                                   "an offset, or epoch milliseconds"}
+        if isinstance(field, schemas.ListCursor):
+            return {"type": "string", "description": "The `next` of the previous page"}
+        return {}
+
+    return custom_fields
 
 
-def security_schemes(config):
-    """The token locations this app accepts (contract section 4), as security schemes."""
-    locations = config.get("JWT_TOKEN_LOCATION", ["cookies", "headers"])
-    locations = [locations] if isinstance(locations, str) else locations
+def security_schemes(places):
+    """Where the mount takes the caller's credential (signin.Places), as security schemes."""
     found = {}
-    if "cookies" in locations:
-        found["cookieAuth"] = {"type": "apiKey", "in": "cookie",
-                               "name": config.get("JWT_ACCESS_COOKIE_NAME", "token"),
-                               "description": "The LMS's HTTP-only JWT cookie; it wins over a header"}
-    if "headers" in locations:
-        header = config.get("JWT_HEADER_NAME", "Authorization")
-        kind = config.get("JWT_HEADER_TYPE", "Bearer")
+    if "cookies" in places.locations:
+        found["cookieAuth"] = {"type": "apiKey", "in": "cookie", "name": places.cookie,
+                               "description": places.cookie_description}
+    if "headers" in places.locations:
+        header, kind = places.header, places.header_type
         found["bearerAuth"] = (
             {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
             if (header, kind) == ("Authorization", "Bearer")
@@ -218,18 +231,20 @@ def build_spec(app, blueprint_name):
     """The document for the progress blueprint registered as `blueprint_name` on `app`."""
     from .. import __version__
 
+    mount = app.extensions["progress"][blueprint_name]
+
     plugin = MarshmallowPlugin(schema_name_resolver=schema_name)
     spec = APISpec(
         title="Course progress API", version=__version__, openapi_version=OPENAPI_VERSION,
         plugins=[plugin],
         info={"description": "Students' progress through an LMS's courses. Every response is "
-                             "the JSON envelope; ids are 24-hex ObjectIds; times are UTC "
+                             "the JSON envelope; ids are the LMS's ids, as strings; times are UTC "
                              "ISO 8601 with milliseconds."},
         servers=[{"url": request.script_root or "/"}],
     )
-    plugin.converter.add_attribute_function(custom_fields)
+    plugin.converter.add_attribute_function(custom_fields_for(mount.parse_id))
     spec.components.schema("Failure", schema=FailureSchema)
-    schemes = security_schemes(app.config)
+    schemes = security_schemes(mount.signin.places(app))
     for name, scheme in schemes.items():
         spec.components.security_scheme(name, scheme)
     security = [{name: []} for name in schemes]

@@ -6,6 +6,7 @@ the same shape for the OpenAPI document; tests/test_openapi.py checks answers ag
 """
 from datetime import timezone
 
+from .played import watched_seconds
 from .rule import as_utc, completion_percentage, entry_done, first_entries, unique
 
 # Integers up to 2^53 print as JavaScript prints them (30, not 30.0); larger ones as floats.
@@ -37,7 +38,7 @@ def js_number(value):
 
 
 def oid(value):
-    """An ObjectId (or None) as the client sees it."""
+    """One of the host's ids (ObjectId, int, UUID, ... or None) as the client sees it: a string."""
     return None if value is None else str(value)
 
 
@@ -56,14 +57,15 @@ def lecture_states(raw, lecture_ids, known=None):
     for lecture in unique(lecture_ids):
         son = known.get(lecture)
         if son is None:
-            append({"lecture": str(lecture), "isCompleted": False, "watchTime": 0, "lastWatched": None})
+            append({"lecture": str(lecture), "isCompleted": False, "watchTime": 0, "lastWatched": None,
+                    "watchedSeconds": 0})
             if first_open is None:
                 first_open = (lecture, 0)
             continue
         watch_time, watched = js_number(son.get("watchTime")), son.get("lastWatched")
         done = entry_done(son)
         append({"lecture": str(lecture), "isCompleted": done, "watchTime": watch_time,
-                "lastWatched": iso_time(watched)})
+                "lastWatched": iso_time(watched), "watchedSeconds": js_number(watched_seconds(son.get("played")))})
         if done:
             completed += 1
             continue
@@ -85,9 +87,9 @@ def present(raw, course, user, user_id, known=None):
     return {
         "_id": oid(raw.get("_id")),
         # A token's user missing from `users` is still served, with null name/email/avatar.
-        "user": {"_id": str(user_id), "name": getattr(user, "name", None), "email": getattr(user, "email", None),
+        "user": {"_id": oid(user_id), "name": getattr(user, "name", None), "email": getattr(user, "email", None),
                  "avatar": getattr(user, "avatar", None)},
-        "course": {"_id": str(course.id), "title": course.title, "thumbnail": course.thumbnail},
+        "course": {"_id": oid(course.id), "title": course.title, "thumbnail": course.thumbnail},
         "isCompleted": done,
         "completionPercentage": percentage,
         "lectureProgress": shown,

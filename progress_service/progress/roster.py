@@ -8,15 +8,17 @@ Like the summary, the list is exact for the service's writes and as of `asOf` fo
 """
 import csv
 import io
+from itertools import chain
 from dataclasses import dataclass
+from datetime import timedelta
 
 from pymongo import ASCENDING, DESCENDING
 
 from . import tally, upkeep
-from .figures import shown_time
+from .figures import NO_TIME, shown_time
 from .insights import require_instructor
-from .present import iso_time
-from .rule import completion_percentage
+from .present import iso_time, oid
+from .rule import as_utc, completion_percentage, now_ms
 from .schemas import encode_cursor
 
 SORT_FIELDS = {"createdAt": "createdAt", "lastAccessed": "lastAccessed", "percentage": "n"}
@@ -128,7 +130,7 @@ def students(mount, user_id, course_id, query):
 def _item(document, user, total):
     """One student as the list shows them: the rule's figures over the current lectures."""
     percentage = completion_percentage(document["n"], total)
-    return {"user": {"_id": str(document["user"]), "name": getattr(user, "name", None),
+    return {"user": {"_id": oid(document["user"]), "name": getattr(user, "name", None),
                      "email": getattr(user, "email", None)},
             "completionPercentage": percentage, "isCompleted": percentage == 100,
             "completedAt": iso_time(document.get("completedAt")) if percentage == 100 else None,
@@ -156,23 +158,33 @@ def export(mount, user_id, course_id):
     """(file name, generator of CSV text): every student of the course, oldest record first.
 
     Everything that can fail for the caller (401, 403, 404, figures being counted) fails
-    here, before the first byte; the generator then reads the record documents in batches
-    and their users batch by batch, so memory does not grow with the course.
+    here, before the first byte; the generator then reads the record documents a window of
+    createdAt at a time (upkeep.windows) and their users batch by batch, so memory does not
+    grow with the course.
     """
     course = require_instructor(mount, user_id, course_id)
     kept = upkeep.current(mount, course, exact=True)
     lectures = kept.lectures
     titles = mount.catalog.lecture_titles(lectures) if lectures else {}
-    header = [*CSV_COLUMNS, *(titles.get(lecture) or str(lecture) for lecture in lectures)]
+    header = [*CSV_COLUMNS, *(titles.get(lecture) or oid(lecture) for lecture in lectures)]
     collection = mount.figures.collection()
 
+    def window(low, high):
+        """The record documents created in [low, high), in the list's order."""
+        return (collection.find({"k": kept.key, "createdAt": {"$gte": low, "$lt": high}}, {**LISTED, "bits": 1})
+                .sort([("createdAt", ASCENDING), ("_id", ASCENDING)]))
+
     def rows():
-        """The header, then the students batch by batch."""
+        """The header, then the students a window of time and a batch at a time: first
+        those created before the oldest record the build saw (those without a createdAt, at
+        NO_TIME), then windows from there on."""
         yield _line(header)
-        cursor = (collection.find({"k": kept.key}, {**LISTED, "bits": 1})
-                  .sort([("createdAt", ASCENDING), ("_id", ASCENDING)]).batch_size(EXPORT_BATCH))
-        for batch in upkeep.batches(cursor, EXPORT_BATCH):
-            yield _lines(mount, batch, lectures)
+        oldest = as_utc(kept.figures.get("oldest")) or NO_TIME
+        until = now_ms() + timedelta(days=1)  # a record whose writer's clock ran ahead
+        early = [(list(window(NO_TIME, oldest)), oldest, None)] if oldest > NO_TIME else []
+        for found, _edge, _span in chain(early, upkeep.every_window(window, oldest, until, upkeep.FIRST_SPAN)):
+            for batch in upkeep.batches(found, EXPORT_BATCH):
+                yield _lines(mount, batch, lectures)
 
     return f"students-{course.id}.csv", rows()
 

@@ -9,8 +9,15 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTo
 from . import auth, insights, roster, service
 from .envelope import failure, register_error_handlers, success
 from .exceptions import InvalidInput
-from .schemas import (BatchUpdateSchema, CoursePathSchema, LecturePathSchema, LectureUpdateSchema, PageQuerySchema,
-                      StudentsQuerySchema)
+from .schemas import (
+    BatchUpdateSchema,
+    CoursePathSchema,
+    LecturePathSchema,
+    LectureUpdateSchema,
+    PageQuerySchema,
+    StudentsQuerySchema,
+    ids_parsed_by,
+)
 
 bp = Blueprint("progress", __name__)
 register_error_handlers(bp)
@@ -32,15 +39,17 @@ def mount():
 
 
 def authenticated(view):
-    """401 (token) -> 403 (origin) before anything else; passes the mount and the caller's id."""
+    """401 (who is calling) -> 403 (origin) before anything else; passes the mount and the
+    caller's id. Ids the view's schemas load are parsed by the mount's catalog."""
 
     @wraps(view)
     def wrapper(**kwargs):
         here = mount()
-        user_id = auth.current_user_id(here.settings.identity_claim)
-        g.progress_user_id = user_id  # for the standalone app's request log
-        auth.check_origin(here.settings.origins)
-        return view(here, user_id, **kwargs)
+        caller = here.signin.caller(here.parse_id)
+        g.progress_user_id = caller.user_id  # for the standalone app's request log
+        auth.check_origin(here.settings.origins, caller.ambient)
+        with ids_parsed_by(here.parse_id):
+            return view(here, caller.user_id, **kwargs)
 
     return wrapper
 
@@ -185,13 +194,14 @@ def our_headers(response):
         if not response.get_data():
             response.set_data(json.dumps({"status": "success", "data": {"methods": methods}}, separators=(",", ":")))
             response.mimetype = "application/json"
-    settings = mount().settings
-    return auth.add_cors_headers(response, settings.origins, settings.csrf_header)
+    here = mount()
+    return auth.add_cors_headers(response, here.settings.origins, here.signin.csrf_header)
 
 
 def lecture_change(lecture_id, body):
     """A validated body (and its lecture) as the service's LectureChange."""
-    return service.LectureChange(lecture_id, body.get("is_completed"), body.get("watch_time"))
+    return service.LectureChange(lecture_id, body.get("is_completed"), body.get("watch_time"),
+                                 tuple(body.get("played", ())), body.get("at"))
 
 
 @bp.get("/<course_id>")
@@ -206,6 +216,18 @@ def get_progress(here, user_id, course_id):
 @authenticated
 def mark_lecture(here, user_id, course_id, lecture_id):
     """Set one lecture's flag, its position (watchTime), or both; creates the record on first use."""
+    return _mark_lecture(here, user_id, course_id, lecture_id)
+
+
+@bp.post("/<course_id>/lectures/<lecture_id>")
+@authenticated
+def mark_lecture_by_post(here, user_id, course_id, lecture_id):
+    """The same as the PATCH, for navigator.sendBeacon, which can only POST (a closing page)."""
+    return _mark_lecture(here, user_id, course_id, lecture_id)
+
+
+def _mark_lecture(here, user_id, course_id, lecture_id):
+    """The single-lecture write, by PATCH or POST alike (contract section 14)."""
     ids = load(lecture_path, {"courseId": course_id, "lectureId": lecture_id})
     change = lecture_change(ids["lecture_id"], load(lecture_update, json_body()))
     return answer(service.mark_lecture(here, user_id, ids["course_id"], change, prefers_minimal()))

@@ -2,18 +2,23 @@
 import base64
 import binascii
 import math
-from datetime import datetime
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import datetime, timedelta, timezone
 
 import bson
-from bson import ObjectId
 from bson.codec_options import CodecOptions
-from bson.errors import InvalidId
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from .present import iso_time
+from .ids import parse_object_id
+from .present import iso_time, oid
 from .tally import STATUSES
 
 MAX_BATCH = 200
+MAX_PLAYED = 50  # intervals per lecture in one report (contract section 14)
+# How far ahead of the server's clock a player's `at` may be: clocks drift, but a position
+# from next week would outrank every real one until then.
+MAX_CLOCK_AHEAD = timedelta(days=1)
 MAX_PAGE_SIZE = 100
 # Far past any real list, and (page - 1) * limit stays a 64-bit skip: a larger page was a 500.
 MAX_PAGE = 1_000_000
@@ -21,21 +26,35 @@ MAX_PAGE = 1_000_000
 
 # --- fields -----------------------------------------------------------------------------
 
-class ObjectIdString(fields.Field):
-    """A 24-hex ObjectId as a string in, an ObjectId out (and back to a string on dump)."""
+# The parse_id of the mount serving the request (routes.authenticated sets it): ids are the host's.
+PARSE_ID = ContextVar("progress_parse_id", default=parse_object_id)
 
-    default_error_messages = {"invalid": "Not a valid ObjectId."}
+
+@contextmanager
+def ids_parsed_by(parse_id):
+    """Ids loaded inside the block are parsed by `parse_id` (a catalog's, see ids.py)."""
+    token = PARSE_ID.set(parse_id)
+    try:
+        yield
+    finally:
+        PARSE_ID.reset(token)
+
+
+class HostId(fields.Field):
+    """One of the host's ids: a string in, parsed by the mount's parse_id; a string out."""
+
+    default_error_messages = {"invalid": "Not a valid id."}
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, str) or len(value) != 24:
+        if not isinstance(value, str):
             raise self.make_error("invalid")
         try:
-            return ObjectId(value)
-        except (InvalidId, TypeError) as exc:
+            return PARSE_ID.get()(value)
+        except ValueError as exc:
             raise self.make_error("invalid") from exc
 
     def _serialize(self, value, attr, obj, **kwargs):
-        return None if value is None else str(value)
+        return oid(value)
 
 
 class StrictBoolean(fields.Boolean):
@@ -75,6 +94,50 @@ class Seconds(fields.Float):
         return int(value) if float(value).is_integer() else float(value)
 
 
+class Interval(fields.Field):
+    """A played interval `[start, end]`: two numbers of seconds (as Seconds), start < end."""
+
+    default_error_messages = {"invalid": "Not a [start, end] pair of seconds.",
+                              "empty": "start must be less than end."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, list) or len(value) != 2:
+            raise self.make_error("invalid")
+        start, end = (Seconds().deserialize(x) for x in value)
+        if not start < end:
+            raise self.make_error("empty")
+        return start, end
+
+
+class ClientTime(fields.Field):
+    """When the player saw a position: an ISO 8601 time with its offset, or epoch
+    milliseconds; an aware UTC datetime cut to the millisecond, from 1970 to a day ahead."""
+
+    default_error_messages = {"invalid": "Not an ISO 8601 time with an offset, nor epoch milliseconds.",
+                              "future": "More than a day ahead of the server's clock."}
+    EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    YEAR_10000_MS = 253_402_300_800_000
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str) and len(value) <= 40:
+            try:
+                moment = datetime.fromisoformat(value)
+            except ValueError as exc:
+                raise self.make_error("invalid") from exc
+            if moment.tzinfo is None:
+                raise self.make_error("invalid")
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < self.YEAR_10000_MS:
+            moment = self.EPOCH + timedelta(milliseconds=value)
+        else:
+            raise self.make_error("invalid")
+        moment = moment.astimezone(timezone.utc)
+        if moment < self.EPOCH:
+            raise self.make_error("invalid")
+        if moment > datetime.now(timezone.utc) + MAX_CLOCK_AHEAD:
+            raise self.make_error("future")
+        return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
 class IsoTime(fields.Field):
     """A UTC time exactly as JavaScript's Date.toISOString() writes it."""
 
@@ -94,23 +157,26 @@ class StrictSchema(Schema):
 class CoursePathSchema(StrictSchema):
     """Path of the course endpoints."""
 
-    course_id = ObjectIdString(required=True, data_key="courseId")
+    course_id = HostId(required=True, data_key="courseId")
 
 
 class LecturePathSchema(CoursePathSchema):
     """Path of the single-lecture PATCH."""
 
-    lecture_id = ObjectIdString(required=True, data_key="lectureId")
+    lecture_id = HostId(required=True, data_key="lectureId")
 
 
 NOTHING_TO_DO = "Send isCompleted, watchTime or both."
 
 
 class LectureUpdateSchema(StrictSchema):
-    """Body of PATCH /:courseId/lectures/:lectureId: the flag, the position, or both."""
+    """Body of PATCH /:courseId/lectures/:lectureId: the flag, the position, or both; the
+    intervals played since the last report and when the position was seen (section 14)."""
 
     is_completed = StrictBoolean(data_key="isCompleted")
     watch_time = Seconds(data_key="watchTime")
+    played = fields.List(Interval(), validate=validate.Length(max=MAX_PLAYED))
+    at = ClientTime()
 
     @validates_schema
     def flag_or_position(self, data, **kwargs):
@@ -122,7 +188,7 @@ class LectureUpdateSchema(StrictSchema):
 class BatchItemSchema(LectureUpdateSchema):
     """One item of the batch PATCH."""
 
-    lecture = ObjectIdString(required=True)
+    lecture = HostId(required=True)
 
 
 class BatchUpdateSchema(StrictSchema):
@@ -226,7 +292,7 @@ class StudentsQuerySchema(PageQuerySchema):
 class UserOutSchema(Schema):
     """The record's user: never a password."""
 
-    id = ObjectIdString(data_key="_id")
+    id = HostId(data_key="_id")
     name = fields.String(allow_none=True)
     email = fields.String(allow_none=True)
     avatar = fields.String(allow_none=True)
@@ -235,7 +301,7 @@ class UserOutSchema(Schema):
 class CourseOutSchema(Schema):
     """The record's course."""
 
-    id = ObjectIdString(data_key="_id")
+    id = HostId(data_key="_id")
     title = fields.String(allow_none=True)
     thumbnail = fields.String(allow_none=True)
 
@@ -243,23 +309,24 @@ class CourseOutSchema(Schema):
 class LectureProgressOutSchema(Schema):
     """One current lecture's state."""
 
-    lecture = ObjectIdString()
+    lecture = HostId()
     is_completed = fields.Boolean(data_key="isCompleted")
     watch_time = Seconds(data_key="watchTime")
     last_watched = IsoTime(data_key="lastWatched", allow_none=True)
+    watched_seconds = Seconds(data_key="watchedSeconds")
 
 
 class ResumeOutSchema(Schema):
     """Where the student should pick up."""
 
-    lecture = ObjectIdString()
+    lecture = HostId()
     watch_time = Seconds(data_key="watchTime", attribute="watchTime")
 
 
 class ProgressOutSchema(Schema):
     """`<progress>`: the same shape from every endpoint."""
 
-    id = ObjectIdString(data_key="_id")
+    id = HostId(data_key="_id")
     user = fields.Nested(UserOutSchema)
     course = fields.Nested(CourseOutSchema)
     is_completed = fields.Boolean(data_key="isCompleted")
@@ -295,7 +362,7 @@ class DashboardItemOutSchema(RecordFiguresOutSchema):
 class StudentUserOutSchema(Schema):
     """A student as the instructor sees them: no avatar, never a password."""
 
-    id = ObjectIdString(data_key="_id")
+    id = HostId(data_key="_id")
     name = fields.String(allow_none=True)
     email = fields.String(allow_none=True)
 
@@ -327,7 +394,7 @@ class StudentsPageOutSchema(DashboardPageOutSchema):
 class SummaryLectureOutSchema(Schema):
     """How many records have one current lecture completed."""
 
-    lecture = ObjectIdString()
+    lecture = HostId()
     title = fields.String(allow_none=True)
     completed = fields.Integer()
 

@@ -9,14 +9,13 @@ with a minimal answer, which needs no read (store.record_position).
 import logging
 import random
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-from . import figures, signals, store
+from . import figures, played, signals, store, watching
 from .exceptions import Conflict, Forbidden, InvalidInput, NotFound
 from .models import ProgressServiceRecord
-from .rule import now_ms
+from .rule import entry_done, now_ms
 from .present import present
-from .watching import resolve_flags, watched_enough
 
 log = logging.getLogger("progress_service")
 
@@ -32,11 +31,17 @@ RESET_MESSAGE = "Course progress has been reset"
 
 @dataclass(frozen=True)
 class LectureChange:
-    """What a PATCH asks of one lecture: its flag, its position, or both (None: not sent)."""
+    """What a PATCH asks of one lecture: its flag, its position, or both (None: not sent),
+    with the intervals played since the last report and when the player saw the position
+    (contract section 14). `complete_after_ms`: the played milliseconds that complete the
+    lecture (PROGRESS_COMPLETE_BY=watched; set by watching.resolve_flags)."""
 
     lecture: object
     is_completed: bool = None
     watch_time: float = None
+    played: tuple = ()
+    at: object = None
+    complete_after_ms: int = None
 
 
 @dataclass
@@ -220,12 +225,23 @@ def _send(signal, **kwargs):
 
 
 def _set_lecture(lectures, index, change, now):
-    """One lecture's new state: the flag if given, lastWatched now, watchTime if given."""
-    if change.is_completed is not None:
-        lectures.set(index, "isCompleted", change.is_completed)
+    """One lecture's new state: the played intervals merged; the flag if given (or watched
+    enough); unless an older `at` says otherwise, lastWatched now and watchTime if given."""
+    son = lectures.sons[index]
+    if change.played:
+        lectures.set(index, "played", played.merge(son.get("played"), change.played))
+    flag = change.is_completed
+    if flag is None and played.completes(change.complete_after_ms, son):
+        flag = True
+    if flag is not None:
+        lectures.set(index, "isCompleted", flag)
+    if not played.moves_position(son, change.at):
+        return
     lectures.set(index, "lastWatched", now)
     if change.watch_time is not None:
         lectures.set(index, "watchTime", change.watch_time)
+    if change.at is not None:
+        lectures.set(index, "positionAt", change.at)
 
 
 def mark_lecture(mount, user_id, course_id, change, minimal=False):
@@ -240,7 +256,7 @@ def mark_lecture(mount, user_id, course_id, change, minimal=False):
     if require_lectures(course, [change.lecture]):
         raise InvalidInput(NOT_IN_COURSE, errors={"lectureId": [NOT_IN_COURSE]})
     if not resolved:
-        [change] = resolve_flags(mount, [change])
+        [change] = watching.resolve_flags(mount, [change])
 
     def apply(lectures, indexes, now):
         _set_lecture(lectures, indexes[change.lecture], change, now)
@@ -254,10 +270,13 @@ def _record_position(mount, user_id, course_id, change):
 
     Two commands: one question about the course (enrollment, the lecture, its duration; the
     same 404, 403 and 400 as the full path, in the same order) and one update, no read of the
-    record. Otherwise the change for the full path, its flag resolved from the duration read
-    here: completed when watching this far completes the lecture (nothing is written then),
-    else as it was (the update matched nothing: no record, no entry for the lecture, no
-    numeric __v).
+    record; played intervals and `at` are merged and ordered by the database in that update.
+    Otherwise the change for the full path, resolved by watching from the duration read here:
+    completed when its position completes the lecture (nothing is written then), else as it
+    was (the update matched nothing: no record, no entry for the lecture, no numeric __v).
+    When played seconds complete lectures (PROGRESS_COMPLETE_BY=watched) and this report adds
+    some, the update answers with the entry as merged, and an entry that has now played
+    enough takes the full path (merging again changes nothing), which completes it.
     """
     ready(mount)
     place = mount.catalog.lecture_place(course_id, user_id, change.lecture)
@@ -266,12 +285,18 @@ def _record_position(mount, user_id, course_id, change):
     require_enrolled(mount, place.course, user_id)
     if not place.in_course:
         raise InvalidInput(NOT_IN_COURSE, errors={"lectureId": [NOT_IN_COURSE]})
-    if watched_enough(mount.settings.complete_at, place.duration, change.watch_time):
-        return replace(change, is_completed=True)
+    change = watching.resolve(mount.settings, place.duration, change)
+    if change.is_completed:
+        return change
     mount.database.indexes.require_unique()
-    stored = store.record_position(mount.database.records_for_write(), user_id, course_id, change.lecture,
-                                   change.watch_time, now_ms())
-    return None if stored else change
+    records = mount.database.records_for_write()
+    if change.complete_after_ms is None:
+        stored = store.record_position(records, user_id, course_id, change, now_ms())
+        return None if stored else change
+    entry = store.record_position_and_read(records, user_id, course_id, change, now_ms())
+    if entry is None or (played.completes(change.complete_after_ms, entry) and not entry_done(entry)):
+        return change
+    return None
 
 
 def mark_lectures(mount, user_id, course_id, changes, minimal=False):
@@ -280,7 +305,7 @@ def mark_lectures(mount, user_id, course_id, changes, minimal=False):
     foreign = require_lectures(course, [c.lecture for c in changes])
     if foreign:
         raise InvalidInput(NOT_IN_COURSE, errors={"lectures": {str(i): {"lecture": [NOT_IN_COURSE]} for i in foreign}})
-    changes = resolve_flags(mount, changes)
+    changes = watching.resolve_flags(mount, changes)
 
     def apply(lectures, indexes, now):
         for change in changes:
@@ -312,11 +337,16 @@ def reset_course(mount, user_id, course_id, minimal=False):
         for index, son in enumerate(lectures.sons):
             if not isinstance(son, dict):
                 continue
-            if son.get("isCompleted") or son.get("lastWatched") is not None or son.get("watchTime"):
+            if son.get("isCompleted") or son.get("lastWatched") is not None or son.get("watchTime") or son.get("played"):
                 changed["any"] = True
             lectures.set(index, "isCompleted", False)
             lectures.set(index, "lastWatched", None)
             lectures.set(index, "watchTime", 0.0)
+            # What was played and the player's time of the position start over too (section
+            # 14); entries that never had them get no new keys.
+            for key, empty in (("played", []), ("positionAt", None)):
+                if son.get(key):
+                    lectures.set(index, key, empty)
 
     done = write(mount, user_id, course, apply)
     if changed.get("any"):

@@ -1,26 +1,26 @@
 """One mount's settings, read from the app's config with their defaults (contract section 5).
 
 Reading never writes: a host's `app.config` is left exactly as it was (contract section 9).
-Values may be what the environment gives (strings) or what a host sets in Python.
+Values may be what the environment gives (strings) or what a host sets in Python. The `JWT_*`
+keys are signin.py's, read only by a mount that uses a JWT.
 """
 from dataclasses import dataclass
 from fractions import Fraction
 
 DEFAULT_PREFIX = "/api/v1/progress"
 DEFAULTS = {
-    "JWT_IDENTITY_CLAIM": "sub",
     "CLIENT_URL": "http://localhost:5173",
     "PROGRESS_LEGACY_FIRST_PATCH": False,
     "PROGRESS_DB_ALIAS": "default",
     "PROGRESS_MAX_BODY_BYTES": 64 * 1024,
     "PROGRESS_ENROLLMENT": "required",
     "PROGRESS_COMPLETE_AT": "0.9",
+    "PROGRESS_COMPLETE_BY": "position",
     # Writes made elsewhere (the original app) reach the instructor's figures within this.
     "PROGRESS_SUMMARY_REFRESH_SECONDS": "30",
-    # flask-jwt-extended's own default: the header a host's CSRF double submit reads.
-    "JWT_ACCESS_CSRF_HEADER_NAME": "X-CSRF-TOKEN",
 }
 ENROLLMENT_MODES = ("required", "off")
+COMPLETE_BY = ("position", "watched")
 
 
 def flag(value):
@@ -53,6 +53,15 @@ def complete_at(value):
     if fraction is None or not 0 < fraction <= 1:
         raise ValueError(f"PROGRESS_COMPLETE_AT must be a number in (0, 1] or off, not {value!r}")
     return fraction
+
+
+def complete_by(value):
+    """PROGRESS_COMPLETE_BY: `position` (the playhead, contract section 8) or `watched` (the
+    seconds actually played, section 14)."""
+    mode = str(value).strip().lower()
+    if mode not in COMPLETE_BY:
+        raise ValueError(f"PROGRESS_COMPLETE_BY must be position or watched, not {value!r}")
+    return mode
 
 
 def positive_seconds(name, value):
@@ -92,7 +101,6 @@ class XapiSettings:
 class Settings:
     """What one mount reads from its app's config, once, at mount time."""
 
-    identity_claim: str
     origins: frozenset
     legacy_first_patch: bool
     db_alias: str
@@ -100,7 +108,7 @@ class Settings:
     max_body: int
     enrollment_required: bool
     complete_at: Fraction
-    csrf_header: str
+    complete_by: str
     write_concern: str
     read_preference: str
     xapi: XapiSettings
@@ -128,7 +136,6 @@ def read(config):
         return config.get(key, DEFAULTS.get(key))
 
     return Settings(
-        identity_claim=get("JWT_IDENTITY_CLAIM"),
         origins=origins(get("CLIENT_URL")),
         legacy_first_patch=flag(get("PROGRESS_LEGACY_FIRST_PATCH")),
         db_alias=get("PROGRESS_DB_ALIAS") or DEFAULTS["PROGRESS_DB_ALIAS"],
@@ -136,7 +143,7 @@ def read(config):
         max_body=int(get("PROGRESS_MAX_BODY_BYTES")),
         enrollment_required=enrollment(get("PROGRESS_ENROLLMENT")) == "required",
         complete_at=complete_at(get("PROGRESS_COMPLETE_AT")),
-        csrf_header=get("JWT_ACCESS_CSRF_HEADER_NAME"),
+        complete_by=complete_by(get("PROGRESS_COMPLETE_BY")),
         write_concern=get("MONGODB_WRITE_CONCERN"),
         read_preference=get("MONGODB_READ_PREFERENCE"),
         xapi=xapi_settings(get),

@@ -9,9 +9,12 @@ the original app between our read and ours makes ours match nothing, and the cal
 it from a fresh read. Nothing is ever lost or computed from a stale read.
 """
 from mongoengine import signals
+from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from . import played
 from .models import ProgressServiceRecord
+
 
 def find(records, user_id, course_id):
     """The raw stored record, or None (the filter carries the whole shard key)."""
@@ -105,19 +108,40 @@ def write(records, record, session=None):
     return records.update_one(condition, update, session=session).matched_count == 1
 
 
-def record_position(records, user_id, course_id, lecture_id, watch_time, now):
-    """The position-only update (contract section 2): no read, one atomic write.
+def _position_update(user_id, course_id, change, now):
+    """(filter, update) of the position-only update (contract section 2): no read, one atomic
+    write of the lecture's first entry and the record's times, with one more __v, so a
+    concurrent versioned write notices it. It matches nothing (the caller takes the full path)
+    when there is no record yet, no entry for the lecture, or no numeric __v to increment.
 
-    It sets the lecture's first entry's watchTime and lastWatched and the record's times,
-    and increments __v, so a concurrent versioned write notices it. It matches nothing
-    (False: the caller takes the full path) when there is no record yet, no entry for the
-    lecture, or no numeric __v to increment.
+    A plain position is two $set paths on the entry; played intervals or an `at` make it a
+    pipeline, which merges and orders them in the database (played.position_pipeline).
     """
-    result = records.update_one(
-        {"user": user_id, "course": course_id, "lectureProgress.lecture": lecture_id,
-         "__v": {"$type": "number"}},
-        {"$set": {"lectureProgress.$.watchTime": watch_time, "lectureProgress.$.lastWatched": now,
-                  "lastAccessed": now, "updatedAt": now},
-         "$inc": {"__v": 1}},
-    )
-    return result.matched_count == 1
+    condition = {"user": user_id, "course": course_id, "lectureProgress.lecture": change.lecture,
+                 "__v": {"$type": "number"}}
+    if change.played or change.at is not None:
+        return condition, played.position_pipeline(change, now)
+    return condition, {
+        "$set": {"lectureProgress.$.watchTime": change.watch_time, "lectureProgress.$.lastWatched": now,
+                 "lastAccessed": now, "updatedAt": now},
+        "$inc": {"__v": 1},
+    }
+
+
+def record_position(records, user_id, course_id, change, now):
+    """The position-only update; False when it matched nothing."""
+    return records.update_one(*_position_update(user_id, course_id, change, now)).matched_count == 1
+
+
+def record_position_and_read(records, user_id, course_id, change, now):
+    """The same update in one findAndModify that answers with the lecture's first entry as
+    written (None when it matched nothing): what completion by played seconds needs to know.
+
+    Only the pipeline form comes here: SecantusDB refuses a findAndModify with a positional
+    `$` update, which mongod takes.
+    """
+    condition, update = _position_update(user_id, course_id, change, now)
+    found = records.find_one_and_update(
+        condition, update, projection={"_id": 0, "lectureProgress": {"$elemMatch": {"lecture": change.lecture}}},
+        return_document=ReturnDocument.AFTER)
+    return None if found is None else found["lectureProgress"][0]

@@ -28,25 +28,30 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+import pymongo
 from bson import ObjectId
-from pymongo import ASCENDING, UpdateOne
-from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
 
 from . import figures, tally
 from .exceptions import Unavailable
+from .present import oid
 from .rule import as_utc, now_ms
 
 log = logging.getLogger("progress_service")
 
 BATCH = 500
-BUILD_SECONDS = 10      # a request's share of a build; the next request continues
+WINDOW = 1000           # records a window of time is sized to hold (upkeep.windows)
+WINDOW_SECONDS = 15     # a window that takes longer is read again as a smaller one (under
+                        # gunicorn's 30 s with a request's BUILD_SECONDS)
+FIRST_SPAN = timedelta(hours=1)
+MIN_SPAN, MAX_SPAN = timedelta(milliseconds=1), timedelta(days=3650)
+BUILD_SECONDS = 10      # a request's share of a build or a sweep; the next request continues
 CLAIM_SECONDS = 60      # renewed with every batch: longer than any batch
 LATE_WRITE_SECONDS = 30  # how much earlier than its commit a write's updatedAt may be
 COUNT_EVERY = 10        # refresh intervals between two counts of the records
 BUILDING = "The course's figures are being counted; retry shortly"
-BUILD_ORDER = [("createdAt", ASCENDING), ("_id", ASCENDING)]
 # The record documents' indexes: the instructor's list sorts and filters by them (roster.py).
 INDEXES = (
     [("k", 1), ("createdAt", 1), ("_id", 1)],
@@ -168,7 +173,7 @@ def start_build(kept, course_id, lectures, old):
                 "lectures": list(lectures),
                 "h": tally.list_hash(lectures), **tally.empty_figures(lectures), "state": "building",
                 "started": now, "cursor": None, "claim": None, "claimedBy": None, "asOf": None,
-                "countedAt": now, "retired": []}
+                "countedAt": now, "oldest": now, "retired": []}
     if old is not None:
         document["retired"] = [*(old.get("retired") or []), old.get("key")]
         if old.get("state") == "ready" and not tally.problem(old):
@@ -187,23 +192,61 @@ def start_build(kept, course_id, lectures, old):
     return document
 
 
-# --- the build ------------------------------------------------------------------------------
+# --- reading a course's records a window of time at a time ------------------------------------
 
-def _records_after(records, course_id, cursor):
-    """The course's records after `cursor` in (createdAt, _id) order, as up to two queries.
+class WindowTooLarge(Exception):
+    """A window took longer than WINDOW_SECONDS to read: go on from `edge` with `span`."""
 
-    Equal createdAt values are told apart by _id; each query is a range on the index
-    (course, createdAt, _id), which both real MongoDB and the embedded server serve.
+    def __init__(self, edge, span):
+        super().__init__(edge, span)
+        self.edge, self.span = edge, span
+
+
+def windows(find, start, stop, span, seconds=None):
+    """(documents, boundary reached, next span) for consecutive windows of time from `start`
+    towards `stop` (backwards when stop < start): `find(low, high)` reads [low, high).
+
+    No one query reads a whole large course: MongoDB would stream it, but the embedded test
+    server materializes a query's whole answer before its first batch, which for 100,000
+    records outlasts the driver's 6 s budget. So each window is sized from the last to hold
+    about WINDOW documents (at most twice as long as the last: a gap in time is crossed in a
+    few steps without leaping over much of what follows it). With `seconds` (a request), one
+    that takes longer raises WindowTooLarge, with a quarter of its span, rather than be
+    retried at once (the embedded server goes on with an abandoned query, holding its
+    storage); without, a window takes the time it takes (the operator's rebuild). A window
+    reads by a range on an indexed time.
     """
-    if cursor is None:
-        yield from records.find({"course": course_id}, figures.RECORD_FIELDS).sort(BUILD_ORDER).batch_size(BATCH)
-        return
-    at, last = cursor["at"], cursor["id"]
-    yield from records.find({"course": course_id, "createdAt": at, "_id": {"$gt": last}},
-                            figures.RECORD_FIELDS).sort("_id", ASCENDING).batch_size(BATCH)
-    later = {"$gt": at} if at is not None else {"$type": "date"}
-    yield from records.find({"course": course_id, "createdAt": later},
-                            figures.RECORD_FIELDS).sort(BUILD_ORDER).batch_size(BATCH)
+    forward = stop > start
+    edge = start
+    while (edge < stop) if forward else (edge > stop):
+        low, high = (edge, min(edge + span, stop)) if forward else (max(edge - span, stop), edge)
+        try:
+            with pymongo.timeout(seconds):
+                found = list(find(low, high))
+        except PyMongoError as exc:
+            if not exc.timeout:
+                raise
+            raise WindowTooLarge(edge, max(span / 4, MIN_SPAN)) from exc
+        edge = high if forward else low
+        span = max(min(span * WINDOW / max(len(found), 1), span * 2, MAX_SPAN), span / 8, MIN_SPAN)
+        yield found, edge, span
+
+
+def every_window(find, start, stop, span):
+    """windows() bounded in time, each one too large read again smaller (for a response that
+    streams, whose bytes cannot be taken back)."""
+    while True:
+        try:
+            yield from windows(find, start, stop, span, WINDOW_SECONDS)
+            return
+        except WindowTooLarge as smaller:
+            start, span = smaller.edge, smaller.span
+
+
+def _course_window(records, course_id, field):
+    """find(low, high) over the course's records whose `field` lies in [low, high)."""
+    return lambda low, high: records.find({"course": course_id, field: {"$gte": low, "$lt": high}},
+                                          figures.RECORD_FIELDS)
 
 
 def batches(iterable, size=BATCH):
@@ -218,29 +261,63 @@ def batches(iterable, size=BATCH):
         yield batch
 
 
+# --- the build ------------------------------------------------------------------------------
+
+def _unbuilt(records, course_id, document, seconds):
+    """(records, cursor after them) still to count: windows of createdAt back from the build's
+    start, then the records without one. (A record created since is counted by its write, or
+    by the build's last sweep; one whose createdAt is not a date is not seen.)"""
+    cursor = document.get("cursor") or {"before": as_utc(document["started"]) + timedelta(seconds=LATE_WRITE_SECONDS),
+                                        "span": FIRST_SPAN.total_seconds()}
+    if cursor["before"] is None:
+        return  # done: the last step was the records without a createdAt
+    scan = windows(_course_window(records, course_id, "createdAt"), as_utc(cursor["before"]),
+                   figures.NO_TIME, timedelta(seconds=cursor["span"]), seconds)
+    for found, edge, span in scan:
+        yield found, {"before": edge, "span": span.total_seconds()}
+    yield list(records.find({"course": course_id, "createdAt": None}, figures.RECORD_FIELDS)), {"before": None}
+
+
 def build(mount, course_id, document, token, deadline=None):
     """Count the course's records into the document being built, until done or `deadline`
-    (time.monotonic()); the document as it then is."""
+    (time.monotonic(); None: the operator's rebuild, to the end); the document as it then is."""
     kept, key, lectures = mount.figures, document["key"], tuple(document["lectures"])
     mine = {"_id": figures.course_key(course_id), "key": key, "claimedBy": token}
     records = mount.database.records_for_write()
-    for batch in batches(_records_after(records, course_id, document.get("cursor"))):
+    seconds = None if deadline is None else WINDOW_SECONDS
+    try:
+        for found, cursor in _unbuilt(records, course_id, document, seconds):
+            if not _count_window(kept, mine, key, lectures, found, cursor):
+                return figures.read_course(kept, course_id)  # another process took over
+            if deadline is not None and time.monotonic() > deadline and cursor["before"] is not None:
+                return _release(kept, mine)
+    except WindowTooLarge as smaller:
+        # The next request goes on from here with a smaller window (if the embedded server,
+        # busy with the abandoned one, lets this through: else the build starts over later).
+        kept.collection().update_one(mine, {"$set": {"cursor": {"before": smaller.edge, "span": smaller.span.total_seconds()},
+                                                     "claim": None, "claimedBy": None}})
+        return figures.read_course(kept, course_id)
+    return _finish(mount, course_id, kept.collection().find_one(mine) or document, token, seconds)
+
+
+def _count_window(kept, mine, key, lectures, found, cursor):
+    """Count a window's records not counted yet, then note the progress; False when the
+    build is no longer this process's."""
+    total = Counter()
+    for batch in batches(found):
         known = {doc["_id"]: doc for doc in kept.collection().find({"_id": {"$in": [raw["_id"] for raw in batch]}})}
         # Only documents not counted under this key yet: one already counted was counted by a
         # write that read its record after this batch was read.
         changes = [figures.change_for(key, lectures, known.get(raw["_id"]), raw, insert=True) for raw in batch
                    if known.get(raw["_id"], {}).get("k") != key]
-        paths = _write_uncounted(kept, [change for change in changes if change is not None])
-        last = batch[-1]
-        progress = {"$set": {"cursor": {"at": last.get("createdAt"), "id": last["_id"]},
-                             "claim": now_ms() + timedelta(seconds=CLAIM_SECONDS)}}
-        if paths:
-            progress["$inc"] = paths
-        if kept.collection().update_one(mine, progress).matched_count == 0:
-            return figures.read_course(kept, course_id)  # another process took over
-        if deadline is not None and time.monotonic() > deadline:
-            return _release(kept, mine)
-    return _finish(mount, course_id, kept.collection().find_one(mine) or document, token)
+        total.update(_write_uncounted(kept, [change for change in changes if change is not None]))
+    progress = {"$set": {"cursor": cursor, "claim": now_ms() + timedelta(seconds=CLAIM_SECONDS)}}
+    if tally.nonzero(total):
+        progress["$inc"] = tally.nonzero(total)
+    dated = [raw["createdAt"] for raw in found if isinstance(raw.get("createdAt"), datetime)]
+    if dated:
+        progress["$min"] = {"oldest": min(dated)}  # where the export's windows start
+    return kept.collection().update_one(mine, progress).matched_count == 1
 
 
 def _write_uncounted(kept, changes):
@@ -267,14 +344,18 @@ def _release(kept, mine):
                                                  return_document=True)
 
 
-def _finish(mount, course_id, document, token):
+def _finish(mount, course_id, document, token, seconds):
     """The last step of a build: catch up with the writes made elsewhere since it began, then
     ready; the previous figures and the retired keys' documents go."""
     kept = mount.figures
     mine = {"_id": figures.course_key(course_id), "key": document["key"], "claimedBy": token}
-    started = sweep_records(mount, course_id, document, as_utc(document["started"]))
+    began = as_utc(document["started"]) - timedelta(seconds=LATE_WRITE_SECONDS)
+    started, finished, edge = sweep_records(mount, course_id, document, began, seconds=seconds)
+    # Caught up: exact as of the catch-up's start. Else (a window too large for a request) as
+    # of the build's start, which the scan read after, and the next request sweeps on.
+    done = {"asOf": started, "swept": started} if finished else {"asOf": began, "swept": began, "sweepFrom": edge}
     ready = kept.collection().find_one_and_update(
-        mine, {"$set": {"state": "ready", "asOf": started, "swept": started, "claim": None, "claimedBy": None},
+        mine, {"$set": {"state": "ready", **done, "claim": None, "claimedBy": None},
                "$unset": {"previous": "", "cursor": ""}}, return_document=True)
     if ready is None:
         return figures.read_course(kept, course_id)
@@ -287,25 +368,39 @@ def _finish(mount, course_id, document, token):
 
 # --- the sweep ------------------------------------------------------------------------------
 
-def sweep_records(mount, course_id, document, since):
-    """Reconcile the records updated since `since` (less LATE_WRITE_SECONDS); its start time."""
-    kept, key, lectures = mount.figures, document["key"], tuple(document["lectures"])
+def sweep_records(mount, course_id, document, low, deadline=None, seconds=WINDOW_SECONDS):
+    """Reconcile the records updated since `low`, a window of updatedAt at a time, until done
+    or `deadline`: (its start time, whether it finished, the updatedAt up to which it got).
+    `seconds`: the time a window may take (upkeep.windows)."""
+    key, lectures = document["key"], tuple(document["lectures"])
     started = now_ms()
     records = mount.database.records_for_write()
-    window = {"course": course_id, "updatedAt": {"$gte": since - timedelta(seconds=LATE_WRITE_SECONDS)}}
-    for batch in batches(records.find(window, figures.RECORD_FIELDS).batch_size(BATCH)):
-        known = {doc["_id"]: doc for doc in kept.collection().find({"_id": {"$in": [raw["_id"] for raw in batch]}})}
-        stale = [raw["_id"] for raw in batch
-                 if figures.change_for(key, lectures, known.get(raw["_id"]), raw) is not None]
-        if not stale:
-            continue
-        # Read again after the documents, so that no record is older than its document.
-        fresh = {raw["_id"]: raw for raw in records.find({"_id": {"$in": stale}, "course": course_id},
-                                                          figures.RECORD_FIELDS)}
-        changes = [figures.change_for(key, lectures, known.get(record_id), fresh.get(record_id))
-                   for record_id in stale]
-        figures.apply_changes(kept, course_id, key, [change for change in changes if change is not None])
-    return started
+    edge = low
+    ahead = started + timedelta(seconds=LATE_WRITE_SECONDS)  # a writer's clock a little ahead
+    try:
+        for found, edge, _span in windows(_course_window(records, course_id, "updatedAt"), low, ahead,
+                                          FIRST_SPAN, seconds):
+            for batch in batches(found):
+                _reconcile_batch(mount, course_id, key, lectures, batch)
+            if deadline is not None and time.monotonic() > deadline:
+                return started, False, edge
+    except WindowTooLarge as smaller:
+        return started, False, smaller.edge
+    return started, True, edge
+
+
+def _reconcile_batch(mount, course_id, key, lectures, batch):
+    """Bring the record documents of a batch of records (as read) to their records' states."""
+    kept = mount.figures
+    known = {doc["_id"]: doc for doc in kept.collection().find({"_id": {"$in": [raw["_id"] for raw in batch]}})}
+    stale = [raw["_id"] for raw in batch if figures.change_for(key, lectures, known.get(raw["_id"]), raw) is not None]
+    if not stale:
+        return
+    # Read again after the documents, so that no record is older than its document.
+    fresh = {raw["_id"]: raw for raw in mount.database.records_for_write().find(
+        {"_id": {"$in": stale}, "course": course_id}, figures.RECORD_FIELDS)}
+    changes = [figures.change_for(key, lectures, known.get(record_id), fresh.get(record_id)) for record_id in stale]
+    figures.apply_changes(kept, course_id, key, [change for change in changes if change is not None])
 
 
 def _swept(mount, course_id, document):
@@ -314,15 +409,21 @@ def _swept(mount, course_id, document):
     interval = timedelta(seconds=mount.settings.summary_refresh)
     now = now_ms()
     swept = as_utc(document.get("swept")) or now
-    if now - swept < interval:
+    if now - swept < interval and document.get("sweepFrom") is None:
         return document
     kept = mount.figures
     token = _claim(kept, document)
     if token is None:
         return document  # another process is sweeping: these figures are as of their asOf
     mine = {"_id": document["_id"], "key": document["key"], "claimedBy": token}
-    started = sweep_records(mount, course_id, document, swept)
-    done = {"asOf": started, "swept": started, "claim": None, "claimedBy": None}
+    low = as_utc(document.get("sweepFrom")) or swept - timedelta(seconds=LATE_WRITE_SECONDS)
+    started, finished, edge = sweep_records(mount, course_id, document, low, time.monotonic() + BUILD_SECONDS)
+    if not finished:
+        # Not exact as of a newer time yet: asOf stays, and the next request goes on from here.
+        return kept.collection().find_one_and_update(
+            mine, {"$set": {"sweepFrom": edge, "claim": None, "claimedBy": None}},
+            return_document=True) or figures.read_course(kept, course_id)
+    done = {"asOf": started, "swept": started, "sweepFrom": None, "claim": None, "claimedBy": None}
     if now - as_utc(document.get("countedAt") or now) >= interval * COUNT_EVERY:
         done["countedAt"] = now
         if _counts_disagree(mount, course_id, document["key"]):
@@ -385,9 +486,9 @@ def rebuild_summaries(mount, course_id=None):
     for each in course_ids:
         course = mount.catalog.course(each)
         if course is None:
-            yield {"course": str(each), "skipped": "no such course in the catalog"}
+            yield {"course": oid(each), "skipped": "no such course in the catalog"}
             continue
         started = time.monotonic()
         document = rebuild(mount, course)
-        yield {"course": str(each), "students": document["students"],
+        yield {"course": oid(each), "students": document["students"],
                "seconds": round(time.monotonic() - started, 3)}

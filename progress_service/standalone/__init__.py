@@ -1,8 +1,9 @@
 """The standalone app: `gunicorn wsgi:app`, `make run`, and the `flask --app wsgi progress` CLI.
 
 It mounts the extension (progress_service.progress) and adds what only an app of its own
-needs: settings from the environment, /healthz and /readyz, the /docs page, JSON request
-logs, JSON errors everywhere, and the operators' commands. A host LMS uses none of this.
+needs: settings from the environment, /healthz and /readyz, the /docs page, the player
+module and its demo page (/player/), JSON request logs, JSON errors everywhere, and the
+operators' commands. A host LMS uses none of this.
 """
 import logging
 
@@ -23,6 +24,7 @@ def create_app(config=None):
     register_extensions(app)
     register_health(app)
     register_docs(app)
+    register_player(app)
     register_errorhandlers(app)
     register_commands(app)
     register_logging(app)
@@ -35,6 +37,7 @@ def load_config(app, overrides):
     values = settings.from_env()
     values.update(overrides or {})
     settings.resolve_secret(values)
+    settings.pin_algorithm(values)
     app.config.update(values)
     app.config["MAX_CONTENT_LENGTH"] = int(app.config.get("PROGRESS_MAX_BODY_BYTES", 64 * 1024))
     if values.get("PROGRESS_DEV_SECRET_USED"):
@@ -59,6 +62,13 @@ def register_docs(app):
     from .docs import bp as docs_bp
 
     app.register_blueprint(docs_bp)
+
+
+def register_player(app):
+    """Standalone: the player module and its demo page at /player/ (docs/player.md)."""
+    from .player import bp as player_bp
+
+    app.register_blueprint(player_bp)
 
 
 def register_errorhandlers(app):

@@ -1,6 +1,5 @@
 """`flask --app wsgi progress ...`: tokens, demo data and indexes for operators and QA."""
 import json
-import re
 import shlex
 from datetime import timedelta
 from functools import wraps
@@ -11,16 +10,15 @@ from bson import ObjectId
 from flask import current_app
 from flask.cli import AppGroup
 from flask_jwt_extended import create_access_token
-from marshmallow import ValidationError
 from pymongo.errors import PyMongoError
 
 from ..progress import mount_of, upkeep
+from ..progress.commands import doctor_command
 from ..progress.envelope import UNAVAILABLE
 from ..progress.models import now_ms
-from ..progress.schemas import CoursePathSchema
 
 progress_cli = AppGroup("progress", help="Course-progress service helpers.")
-OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}")
+progress_cli.add_command(doctor_command)
 # Ten years: a longer lifetime overflows the expiry date (and no QA token needs it).
 MAX_EXPIRES_SECONDS = 10 * 365 * 86400
 
@@ -63,9 +61,11 @@ def _token(user_id, expires):
               type=click.IntRange(1, MAX_EXPIRES_SECONDS),
               help="Lifetime in seconds.")
 def token_command(user_id, expires):
-    """Print a JWT for USER_ID (a 24-hex ObjectId)."""
-    if not OBJECT_ID.fullmatch(user_id):
-        raise click.BadParameter("must be a 24-hex ObjectId", param_hint="USER_ID")
+    """Print a JWT for USER_ID (an id as the mount's catalog reads it: 24 hex digits by default)."""
+    try:
+        mount_of(current_app).parse_id(user_id)
+    except ValueError as exc:
+        raise click.BadParameter(f"not a user id of this service: {exc}", param_hint="USER_ID") from exc
     click.echo(_token(user_id, expires))
 
 
@@ -177,11 +177,12 @@ def xapi_retry_command():
 @needs_database
 def rebuild_summaries_command(course):
     """Count the instructors' figures anew from the records (writes go on meanwhile)."""
+    mount = mount_of(current_app)
     course_id = None
     if course is not None:
         try:
-            course_id = CoursePathSchema().load({"courseId": course})["course_id"]
-        except ValidationError as exc:
-            raise click.BadParameter("; ".join(exc.messages["courseId"]), param_hint="--course") from exc
-    for report in upkeep.rebuild_summaries(mount_of(current_app), course_id):
+            course_id = mount.parse_id(course)
+        except ValueError as exc:
+            raise click.BadParameter(f"not a course id of this LMS: {course!r}", param_hint="--course") from exc
+    for report in upkeep.rebuild_summaries(mount, course_id):
         click.echo(json.dumps(report))

@@ -8,6 +8,7 @@ import secrets
 from pathlib import Path
 
 from ..progress.settings import DEFAULTS, flag, split_list
+from ..progress.signin import ALGORITHM, OWN_DEFAULTS
 
 DEFAULT_MONGODB_URI = "mongodb://127.0.0.1:{port}/lms?directConnection=true"
 MIN_SECRET_BYTES = 32
@@ -30,7 +31,7 @@ def from_env(environ=None):
         "MONGODB_URI": env.get("MONGODB_URI") or DEFAULT_MONGODB_URI.format(port=port),
         "MONGODB_URI_IS_DEFAULT": not env.get("MONGODB_URI"),
         "JWT_SECRET_KEY": env.get("JWT_SECRET_KEY"),
-        "JWT_IDENTITY_CLAIM": env.get("JWT_IDENTITY_CLAIM", DEFAULTS["JWT_IDENTITY_CLAIM"]),
+        "JWT_IDENTITY_CLAIM": env.get("JWT_IDENTITY_CLAIM", OWN_DEFAULTS["JWT_IDENTITY_CLAIM"]),
         "JWT_TOKEN_LOCATION": split_list(env.get("JWT_TOKEN_LOCATION", "cookies,headers")),
         "JWT_ACCESS_COOKIE_NAME": env.get("JWT_ACCESS_COOKIE_NAME", "token"),
         "JWT_COOKIE_CSRF_PROTECT": flag(env.get("JWT_COOKIE_CSRF_PROTECT", "false")),
@@ -39,10 +40,20 @@ def from_env(environ=None):
         "PROGRESS_MAX_BODY_BYTES": int(env.get("PROGRESS_MAX_BODY_BYTES", DEFAULTS["PROGRESS_MAX_BODY_BYTES"])),
         "PROGRESS_ENROLLMENT": env.get("PROGRESS_ENROLLMENT", DEFAULTS["PROGRESS_ENROLLMENT"]),
         "PROGRESS_COMPLETE_AT": env.get("PROGRESS_COMPLETE_AT", DEFAULTS["PROGRESS_COMPLETE_AT"]),
+        "PROGRESS_COMPLETE_BY": env.get("PROGRESS_COMPLETE_BY", DEFAULTS["PROGRESS_COMPLETE_BY"]),
         "PROGRESS_VAR_DIR": env.get("PROGRESS_VAR_DIR", "var"),
         "MONGODB_WRITE_CONCERN": env.get("MONGODB_WRITE_CONCERN", "majority"),
     }
     config.update({key: env[key] for key in OPTIONAL if env.get(key)})
+    return config
+
+
+def pin_algorithm(config):
+    """HS256 only, whatever the overrides ask (contract section 4): this app signs its CLI's
+    tokens with it, and the mount's own check takes nothing else. Our own app's config, so
+    written here; a host's JWT settings are never written (contract section 11)."""
+    config["JWT_ALGORITHM"] = ALGORITHM
+    config["JWT_DECODE_ALGORITHMS"] = [ALGORITHM]
     return config
 
 

@@ -3,8 +3,8 @@
 The assets come from the swagger-ui-bundle package, served from here: no CDN, so the page
 works offline. Only the four files the page loads are served, and the page carries a
 Content-Security-Policy that lets it run nothing but those scripts: its own set-up is a
-script file too, reading the document's URL from a data attribute. It is the one place where
-the standalone app answers something other than JSON.
+script file too, reading the document's URL from a data attribute. With /player/ (player.py),
+it is where the standalone app answers something other than JSON.
 """
 from flask import Blueprint, current_app, render_template_string, send_from_directory, url_for
 from swagger_ui_bundle import swagger_ui_path
