@@ -422,8 +422,8 @@ def summarize(views, export):
         return round(a / b, digits) if a is not None and b else None
 
     def figures(scenario, name, key="p50_ms"):
-        found = views.get(scenario) or {}
-        return (found.get(name) or {}).get(key)
+        found = (views.get(scenario) or {}).get(name) or {}
+        return found.get(key) if found.get("requests") else None  # no answer: no latency
 
     summary = {"p50_ms_100": figures("summary", "summary-100"), "p50_ms_10k": figures("summary", "summary-10k")}
     summary["ratio"] = ratio(summary["p50_ms_10k"], summary["p50_ms_100"])
@@ -445,6 +445,8 @@ def summarize(views, export):
     board = {"p50_ms_10": figures("dashboard", "dashboard-10"), "p50_ms_1000": figures("dashboard", "dashboard-1000")}
     board["ratio"] = ratio(board["p50_ms_1000"], board["p50_ms_10"])
     errors = {name: found["error"] for name, found in views.items() if isinstance(found, dict) and "error" in found}
+    errors.update({f"{scenario}/{name}": "no answer within a round" for scenario, name, found in raw_rows(views)
+                   if not found["requests"]})
     if export and "error" in export:
         errors[EXPORT] = export["error"]
     measured = bool(views or export)
