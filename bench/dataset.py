@@ -175,7 +175,7 @@ def seed_instructor_views(db, data, rng):
     for label, students in SUMMARY_STUDENTS.items():
         course = insert_course(db, f"Summary of {label}", SUMMARY_LECTURES, data.instructor)
         insert_records(db, data, [(u, course) for u in range(students)], rng,
-                       f"summary {label} records", batch=200, every_lecture=True)
+                       f"summary {label}", batch=200, every_lecture=True)
         data.summary_courses[label] = course
     for twin in TWINS:
         course = insert_course(db, f"Twin, figures {twin}", SMALL_LECTURES, data.instructor)
@@ -408,13 +408,13 @@ def spread_lists(data, rng, count=2000):
     return gets, patches
 
 
-def flipping_lines(data, course, count):
+def flipping_lines(data, course, count, first=0):
     """For wrk's writer mode, `count` writers on different records of `course`: writer i
-    PATCHes lecture i of the 1k-phase user i's record, its flag alternating (every PATCH after
-    a writer's first flips a flag)."""
+    PATCHes lecture i of the 1k-phase user first+i's record, its flag alternating (every PATCH
+    after a writer's first flips a flag)."""
     lectures = course["lectures"]
     return [f"PATCH\t/api/v1/progress/{course['_id']}/lectures/{lectures[i % len(lectures)]}\t"
-            f"{data.token(data.users[i])}\t" for i in range(count)]
+            f"{data.token(data.users[first + i])}\t" for i in range(count)]
 
 
 def writer_lines(data, user_id):

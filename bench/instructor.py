@@ -7,8 +7,11 @@ kinds of request (bench.measure.compare, a list file per participant):
   (every record holding all 200 entries), p50 ratio;
 - `figures-patch-10`, `figures-heartbeat-10`: what keeping a course's figures costs its
   writes: the same flag PATCHes (and position-only heartbeats) on twin 10-lecture courses with
-  the same records, one whose figures are kept (its summary was asked for) and one whose are
-  not (nobody asked): worker CPU and commands per request, on against off;
+  the same records, in the same rounds: `figures-on`, ours on the twin whose figures are kept
+  (its summary was asked for); `figures-none`, ours on the other twin, whose figures nobody
+  asked for; `figures-off`, a second server of ours on that twin with the figures' update
+  switched off (bench/gunicorn_bench.py, BENCH_FIGURES_OFF: a switch of this benchmark only),
+  i.e. the service without kept figures. Worker CPU and commands per request, on over off;
 - `students-pages`: the student list's page near the end of the 10,000-student course by
   cursor (`?after=`) against its first page, p50 ratio;
 - `dashboard`: page 1 of the dashboard of a student with records on 1,000 courses against one
@@ -33,6 +36,7 @@ from bench.measure import Scenario, compare
 PREFIX = "/api/v1/progress"
 VIEWS = ("summary", "figures", "students-pages", "dashboard")  # the 1k phase's, for --only
 EXPORT = "export-100k"  # the 100k phase's
+FIGURES_OFF = "figures-off"  # the server of ours that keeps no figures (figures scenarios)
 PAGE = 20               # the page size the list scenarios ask for (the API's default)
 WALK_PAGE = 100         # the largest page, to reach the end of a list in few requests
 # How long a course's figures may take to be counted from its records, on SecantusDB: this
@@ -269,8 +273,14 @@ def _download(server, token, course, keep=False):
         if keep or response.status != 200:
             return response.status, response.read()
         size = lines = 0
+        started = time.monotonic()
         while True:
-            chunk = response.read(1 << 16)
+            try:
+                chunk = response.read(1 << 16)
+            except http.client.HTTPException as exc:
+                problems = procs.log_problems(server.log)
+                raise RuntimeError(f"the export stopped after {time.monotonic() - started:.0f}s, {lines:,} lines "
+                                   f"({type(exc).__name__}); the server's log: {problems}") from exc
             if not chunk:
                 return response.status, (size, lines)
             size += len(chunk)
@@ -332,9 +342,10 @@ def _participants(server, files):
     return {name: replace(server, name=name) for name in files}
 
 
-def run_views(ours, database, db, data, rng, args, tmp, log, selected, fresh_database):
+def run_views(ours, database, db, data, rng, args, tmp, log, selected, fresh_database, serve_ours):
     """Every 1k-phase scenario of the instructor's views that is selected: {scenario: figures
-    by participant}, or {scenario: {"error": ...}} when ours cannot serve it."""
+    by participant}, or {scenario: {"error": ...}} when ours cannot serve it. `serve_ours(name,
+    environment)`: a context manager serving another server of ours with those variables."""
     results = {}
     token = data.token(data.instructor)
 
@@ -347,8 +358,8 @@ def run_views(ours, database, db, data, rng, args, tmp, log, selected, fresh_dat
             log(f"{name}: not measured: {exc}")
             results[name] = {"error": str(exc)}
 
-    def measure(scenario):
-        participants = _participants(ours, scenario.list_file)
+    def measure(scenario, others=None):
+        participants = {**_participants(ours, scenario.list_file), **(others or {})}
         found = compare(participants, scenario, lambda: database.pid, args, log)
         ours.peak_rss_mb = max([ours.peak_rss_mb] + [server.peak_rss_mb for server in participants.values()])
         return found
@@ -368,24 +379,29 @@ def run_views(ours, database, db, data, rng, args, tmp, log, selected, fresh_dat
 
     def write_cost():
         """Flag PATCHes that each flip a flag (wrk's writer mode: writer i alternates the flag of
-        lecture i of user i's record), and position-only heartbeats, on either twin."""
+        lecture i of user i's record), and position-only heartbeats: on the twin whose figures
+        are kept, on the other by the same server, and on the other by a server that keeps none."""
         figures_ready(ours, data, data.twin_courses["on"], log)
         found = {}
-        for kind in ("patch", "heartbeat"):
-            files = {}
-            for twin, course in data.twin_courses.items():
-                lines = (dataset.heartbeat_list(data, course, rng) if kind == "heartbeat"
-                         else dataset.flipping_lines(data, course, args.connections))
-                files[f"figures-{twin}"] = tmp / f"figures-{kind}-{twin}.txt"
-                dataset.write_lines(files[f"figures-{twin}"], lines)
-            scenario = _pair(f"figures-{kind}-10", "PATCH", files, args,
-                             expected=204 if kind == "heartbeat" else 200)
-            if kind == "patch":
-                scenario.mode = "writer"
-            fresh_database()
-            found[kind] = measure(scenario)
-            for participant in found[kind].values():
-                participant.pop("wrk_threads", None)
+        with serve_ours(FIGURES_OFF, {"BENCH_FIGURES_OFF": "1"}) as off:
+            for kind in ("patch", "heartbeat"):
+                files = {}
+                for name, twin in (("figures-on", "on"), ("figures-none", "off"), (FIGURES_OFF, "off")):
+                    course = data.twin_courses[twin]
+                    lines = (dataset.heartbeat_list(data, course, rng) if kind == "heartbeat"
+                             else dataset.flipping_lines(data, course, args.connections,
+                                                         first=0 if name != FIGURES_OFF else args.connections))
+                    files[name] = tmp / f"{name}-{kind}.txt"
+                    dataset.write_lines(files[name], lines)
+                scenario = _pair(f"figures-{kind}-10", "PATCH", files, args,
+                                 expected=204 if kind == "heartbeat" else 200)
+                if kind == "patch":
+                    scenario.mode = "writer"
+                fresh_database()
+                found[kind] = measure(scenario, others={FIGURES_OFF: off})
+                for participant in found[kind].values():
+                    participant.pop("wrk_threads", None)
+            found["log_problems"] = procs.log_problems(off.log)
         return found
 
     def students_pages():
@@ -430,15 +446,18 @@ def summarize(views, export):
     summary["figures_counted_s"] = (views.get("summary") or {}).get("figures_counted_s")
     write = views.get("figures") or {}
     for kind in ("patch", "heartbeat"):
-        on, off = (write.get(kind) or {}).get("figures-on"), (write.get(kind) or {}).get("figures-off")
+        found = write.get(kind) or {}
+        on, none, off = found.get("figures-on"), found.get("figures-none"), found.get(FIGURES_OFF)
         if on and off:
-            summary[f"{kind}_cpu_ms"] = {"on": on["cpu_ms_per_request"], "off": off["cpu_ms_per_request"]}
+            sides = {"on": on, "off": off, **({"none": none} if none else {})}
+            summary[f"{kind}_cpu_ms"] = {side: r["cpu_ms_per_request"] for side, r in sides.items()}
             summary[f"{kind}_cpu_ratio"] = ratio(on["cpu_ms_per_request"], off["cpu_ms_per_request"], 3)
-            summary[f"{kind}_db_commands"] = {"on": on["db_commands_per_request"],
-                                              "off": off["db_commands_per_request"]}
+            summary[f"{kind}_db_commands"] = {side: r["db_commands_per_request"] for side, r in sides.items()}
             summary[f"{kind}_commands_added"] = round(on["db_commands_per_request"]
                                                       - off["db_commands_per_request"], 2)
             summary[f"{kind}_commands_on"] = on["db_commands_by_collection"]
+            if none:
+                summary[f"{kind}_commands_none"] = none["db_commands_by_collection"]
     pages = {"p50_ms_first": figures("students-pages", "students-first"),
              "p50_ms_near_end": figures("students-pages", "students-near-end")}
     pages["ratio"] = ratio(pages["p50_ms_near_end"], pages["p50_ms_first"])
@@ -460,7 +479,7 @@ def summarize(views, export):
 def raw_rows(views):
     """(scenario, participant, figures) of every measured participant, for the printed table."""
     for scenario, found in (views or {}).items():
-        groups = found.items() if scenario == "figures" else [(None, found)]
+        groups = [(k, v) for k, v in found.items() if k != "log_problems"] if scenario == "figures" else [(None, found)]
         for kind, participants in groups:
             for name, figures in (participants or {}).items():
                 if isinstance(figures, dict) and "rps" in figures:

@@ -220,9 +220,11 @@ def summarize(args, apps, raw, answers, behaviours=None, extra=None):
                             "/proc) per scenario, same run",
             "summary": "p50 of the instructor's summary of a 200-lecture course with 10,000 students "
                        "over one with 100 (every record holding all entries), same rounds; "
-                       "patch_*: what a flag PATCH (each flips a flag) costs on a 10-lecture course "
-                       "whose figures are kept (on) against its twin whose are not (off), same "
-                       "rounds; heartbeat_*: the same for position-only heartbeats",
+                       "patch_*: a flag PATCH (each flips a flag) on a 10-lecture course whose "
+                       "figures are kept (on), on its twin whose figures nobody asked for (none), "
+                       "and on that twin by a server of ours with the figures' update switched off "
+                       "(off, a switch of the benchmark only), same rounds; ratios on over off; "
+                       "heartbeat_*: the same for position-only heartbeats",
             "students_pages": "p50 of the student list's page near the end of the 10,000-student "
                               "course by cursor (?after=) over its first page, limit 20, same rounds",
             "dashboard_1000": "p50 of page 1 of the dashboard of a student with 1,000 courses over "

@@ -196,8 +196,10 @@ def benchmark(args, apps, group, tmp, log):
                 "twin 10-lecture courses, dashboards of 10 and 1,000 courses")
             dataset.seed_instructor_views(db, data, rng)
             extra["views_checked"] = instructor.check_views(servers["ours"], db, data, log)
-            extra["views"] = instructor.run_views(servers["ours"], database, db, data, rng, args, tmp, log,
-                                                  selected, fresh_database)
+            extra["views"] = instructor.run_views(
+                servers["ours"], database, db, data, rng, args, tmp, log, selected, fresh_database,
+                lambda name, variables: serve(group, name, apps["ours"], {**env, **variables}, tmp,
+                                              args.workers, data, log))
             dataset.remove_instructor_records(db, data)
         if args.threads and selected(f"threaded-{args.writers}"):
             extra["threaded"] = run_threaded(group, apps, env, db, data, args, tmp, log)
@@ -493,7 +495,8 @@ def run_large(group, servers, apps, env, database, db, data, rng, args, tmp, log
     cache over 100,000 records as the growth left it.
     """
     uri_1k = database.uri.replace(f"/{DB_NAME}?", f"/{DB_NAME_1K}?")
-    copy_database(db, MongoClient(uri_1k).get_default_database(), log)
+    if selected(f"get-{report.large_label(args)}"):
+        copy_database(db, MongoClient(uri_1k).get_default_database(), log)
     log(f"growing the first 10-lecture course to {args.large:,} records (a user each)")
     dataset.grow_small_records(db, data, args.large, rng)
     get_large, patch_large = large_scenarios(args, data, rng, tmp)
