@@ -177,6 +177,13 @@ def seed_instructor_views(db, data, rng):
         insert_records(db, data, [(u, course) for u in range(students)], rng,
                        f"summary {label}", batch=200, every_lecture=True)
         data.summary_courses[label] = course
+    # Some students of the small one finished and some never started, for the list's filters.
+    course = data.summary_courses["100"]
+    for users, done in ((data.users[:10], True), (data.users[10:20], False)):
+        db.courseprogresses.update_many(
+            {"course": course["_id"], "user": {"$in": users}},
+            {"$set": {"lectureProgress.$[].isCompleted": done, "completionPercentage": 100 if done else 0,
+                      "isCompleted": done}})
     for twin in TWINS:
         course = insert_course(db, f"Twin, figures {twin}", SMALL_LECTURES, data.instructor)
         insert_records(db, data, [(u, course) for u in range(BASE_USERS)], rng, f"twin {twin}")

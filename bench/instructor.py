@@ -203,13 +203,18 @@ def check_views(server, db, data, log):
                 "students": len(users), "expected": len(by_order), "wrong_percentages": wrong[:5]}
 
     def filtered_and_sorted():
-        items, _ = walk(server, token, course, WALK_PAGE, status="completed")
-        completed = sorted(str(user) for user, row in rows.items() if row["completed"])
+        found = {}
+        for status, test in (("completed", lambda row: row["completed"]),
+                             ("not_started", lambda row: not any(row["flags"]))):
+            items, _ = walk(server, token, course, WALK_PAGE, status=status)
+            shown = sorted(item["user"]["_id"] for item in items)
+            found[status] = (shown, sorted(str(user) for user, row in rows.items() if test(row)))
         shown, _ = walk(server, token, course, 9, sort="percentage", order="desc")
         percentages = [item["completionPercentage"] for item in shown]
         expected = sorted((row["percentage"] for row in rows.values()), reverse=True)
-        ok = sorted(item["user"]["_id"] for item in items) == completed and percentages == expected
-        return {"ok": ok, "completed": len(items), "expected_completed": len(completed)}
+        ok = all(got == wanted and wanted for got, wanted in found.values()) and percentages == expected
+        return {"ok": ok, **{status: len(got) for status, (got, _) in found.items()},
+                **{f"expected_{status}": len(wanted) for status, (_, wanted) in found.items()}}
 
     def export():
         header, body = export_rows(server, token, course)
