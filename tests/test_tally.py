@@ -1,4 +1,4 @@
-"""Unit rules of the kept figures: the arithmetic of tally.py and the windows of upkeep.py."""
+"""Unit rules of the kept figures: the arithmetic of tally.py and the windows of windows.py."""
 import random
 from collections import Counter
 from datetime import datetime, timedelta, timezone
@@ -7,7 +7,7 @@ import pytest
 from bson import ObjectId
 from pymongo.errors import ExecutionTimeout
 
-from progress_service.progress import tally, upkeep
+from progress_service.progress import tally, windows
 
 
 def counts_of(records, total):
@@ -114,12 +114,12 @@ def test_windows_read_everything_once_however_dense(forward):
     start, stop = TIMES[0] - timedelta(days=3), TIMES[-1] + timedelta(days=3)
     if not forward:
         start, stop = stop, start
-    seen = [moment for found, _edge, _span in upkeep.every_window(find, start, stop, timedelta(hours=1))
+    seen = [moment for found, _edge, _span in windows.every_window(find, start, stop, timedelta(hours=1))
             for moment in found]
     assert sorted(seen) == TIMES and len(seen) == len(set(seen))
     assert max(asked) > 40 and len(asked) < 150
     whole = abs(stop - start)
-    with pytest.raises(upkeep.WindowTooLarge) as raised:
-        for _found, _edge, _span in upkeep.windows(find, start, stop, whole):
+    with pytest.raises(windows.WindowTooLarge) as raised:
+        for _found, _edge, _span in windows.windows(find, start, stop, whole):
             pass
     assert (raised.value.edge, raised.value.span) == (start, whole / 4)

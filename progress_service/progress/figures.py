@@ -228,7 +228,7 @@ def _apply_write(kept, course_id, key, record_id, read_version, before, after, s
     try:
         result = kept.collection().bulk_write(statements, ordered=True)
     except BulkWriteError as exc:
-        if _only_conflicts(exc):
+        if only_conflicts(exc):
             return False
         raise
     inserted = bool(result.upserted_ids)
@@ -247,11 +247,11 @@ def _settle_owed(kept, course_id, key, record_id, owed):
     try:
         kept.collection().bulk_write(statements, ordered=True)
     except BulkWriteError as exc:
-        if not _only_conflicts(exc):
+        if not only_conflicts(exc):
             raise
 
 
-def _only_conflicts(exc):
+def only_conflicts(exc):
     """Whether a bulk failed only because a conditional upsert met a changed document."""
     errors = exc.details.get("writeErrors", [])
     return bool(errors) and all(error.get("code") == DUPLICATE_KEY for error in errors)
@@ -316,7 +316,7 @@ def apply_changes(kept, course_id, key, changes):
             kept.collection().bulk_write(batch, ordered=True)
             return applied + sum(1 for index in origin if index % 2 == 0)
         except BulkWriteError as exc:
-            if not _only_conflicts(exc):
+            if not only_conflicts(exc):
                 raise
             failed = origin[exc.details["writeErrors"][0]["index"]]
             applied += sum(1 for index in origin if index < failed and index % 2 == 0)

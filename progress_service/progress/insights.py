@@ -7,7 +7,7 @@ figures kept per course (figures.py, upkeep.py), which apply the same rule.
 """
 from dataclasses import dataclass
 
-from . import tally, upkeep
+from . import tally, upkeep, windows
 from .catalog import CourseInfo
 from .exceptions import Forbidden, NotFound
 from .present import iso_time, oid, present
@@ -87,7 +87,7 @@ def _readable_page(mount, caller, page, limit):
     skip, raws, courses = (page - 1) * limit, [], {}
     cursor = _in_order(mount, caller.user_id).batch_size(limit + 1)
     try:
-        for batch in upkeep.batches(cursor, limit):
+        for batch in windows.batches(cursor, limit):
             found = mount.catalog.courses({raw["course"] for raw in batch}, caller.user_id)
             for raw in batch:
                 info = found.get(raw["course"])

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from pymongo import ASCENDING, DESCENDING
 
-from . import tally, upkeep
+from . import tally, upkeep, windows
 from .figures import NO_TIME, shown_time
 from .insights import require_instructor
 from .present import iso_time, oid
@@ -159,7 +159,7 @@ def export(mount, user_id, course_id):
 
     Everything that can fail for the caller (401, 403, 404, figures being counted) fails
     here, before the first byte; the generator then reads the record documents a window of
-    createdAt at a time (upkeep.windows) and their users batch by batch, so memory does not
+    createdAt at a time (windows.py) and their users batch by batch, so memory does not
     grow with the course.
     """
     course = require_instructor(mount, user_id, course_id)
@@ -182,8 +182,8 @@ def export(mount, user_id, course_id):
         oldest = as_utc(kept.figures.get("oldest")) or NO_TIME
         until = now_ms() + timedelta(days=1)  # a record whose writer's clock ran ahead
         early = [(list(window(NO_TIME, oldest)), oldest, None)] if oldest > NO_TIME else []
-        for found, _edge, _span in chain(early, upkeep.every_window(window, oldest, until, upkeep.FIRST_SPAN)):
-            for batch in upkeep.batches(found, EXPORT_BATCH):
+        for found, _edge, _span in chain(early, windows.every_window(window, oldest, until, windows.FIRST_SPAN)):
+            for batch in windows.batches(found, EXPORT_BATCH):
                 yield _lines(mount, batch, lectures)
 
     return f"students-{course.id}.csv", rows()

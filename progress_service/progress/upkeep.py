@@ -6,18 +6,19 @@ until which it is held, and who holds it).
 
 - BUILD. Figures that are missing, fail tally.problem, or were computed over another lecture
   list than the course's current one are built anew under a fresh key (figures.py, point
-  3): zero counts, then every record of the course in (createdAt, _id) order, in batches,
-  each batch's record documents written and then the batch's sum added to the counts with
-  the progress made (`cursor`). A request works on it for at most BUILD_SECONDS, then
-  answers (503, or the previous figures while a changed lecture list is being counted) and
-  the next request continues from the cursor. A builder that dies leaves its claim to run
-  out: whoever comes next starts over under another key, so a half-written batch never
-  counts. Writes go on meanwhile and count under the new key (figures.py).
+  3): zero counts, then the course's records a window of createdAt at a time, back from
+  the build's start (windows.py), each window's record documents written and then its sum
+  added to the counts with the progress made (`cursor`). A request works on it for at most
+  BUILD_SECONDS, then answers (503, or the previous figures while a changed lecture list is
+  being counted) and the next request continues from the cursor. A builder that dies leaves
+  its claim to run out: whoever comes next starts over under another key, so a half-written
+  window never counts. Writes go on meanwhile and count under the new key (figures.py); a
+  last sweep catches what others wrote since the build began.
 - SWEEP. Writes the service did not make (the original app) are found by their updatedAt:
   at most every PROGRESS_SUMMARY_REFRESH_SECONDS, the records updated since the last sweep
-  began (less LATE_WRITE_SECONDS, for a write's own time and clock skew) are reconciled.
-  A sweep or a finished build sets `asOf` to its start: the figures are exact as of then,
-  and include every write the service made since.
+  began (less LATE_WRITE_SECONDS, for a write's own time and clock skew) are reconciled, a
+  window of updatedAt at a time. A sweep or a finished build sets `asOf` to its start: the
+  figures are exact as of then, and include every write the service made since.
 - Every COUNT_EVERY refresh intervals the records and the record documents are counted: a
   difference from `students` means records (or record documents) were deleted by someone
   else, and the figures are rebuilt. The checks of tally.problem catch a lost or
@@ -30,23 +31,17 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import pymongo
 from bson import ObjectId
-from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from . import figures, tally
 from .exceptions import Unavailable
 from .present import oid
 from .rule import as_utc, now_ms
+from .windows import FIRST_SPAN, WINDOW_SECONDS, WindowTooLarge, batches, windows
 
 log = logging.getLogger("progress_service")
 
-BATCH = 500
-WINDOW = 1000           # records a window of time is sized to hold (upkeep.windows)
-WINDOW_SECONDS = 15     # a window that takes longer is read again as a smaller one (under
-                        # gunicorn's 30 s with a request's BUILD_SECONDS)
-FIRST_SPAN = timedelta(hours=1)
-MIN_SPAN, MAX_SPAN = timedelta(milliseconds=1), timedelta(days=3650)
 BUILD_SECONDS = 10      # a request's share of a build or a sweep; the next request continues
 CLAIM_SECONDS = 60      # renewed with every batch: longer than any batch
 LATE_WRITE_SECONDS = 30  # how much earlier than its commit a write's updatedAt may be
@@ -192,76 +187,13 @@ def start_build(kept, course_id, lectures, old):
     return document
 
 
-# --- reading a course's records a window of time at a time ------------------------------------
-
-class WindowTooLarge(Exception):
-    """A window took longer than WINDOW_SECONDS to read: go on from `edge` with `span`."""
-
-    def __init__(self, edge, span):
-        super().__init__(edge, span)
-        self.edge, self.span = edge, span
-
-
-def windows(find, start, stop, span, seconds=None):
-    """(documents, boundary reached, next span) for consecutive windows of time from `start`
-    towards `stop` (backwards when stop < start): `find(low, high)` reads [low, high).
-
-    No one query reads a whole large course: MongoDB would stream it, but the embedded test
-    server materializes a query's whole answer before its first batch, which for 100,000
-    records outlasts the driver's 6 s budget. So each window is sized from the last to hold
-    about WINDOW documents (at most twice as long as the last: a gap in time is crossed in a
-    few steps without leaping over much of what follows it). With `seconds` (a request), one
-    that takes longer raises WindowTooLarge, with a quarter of its span, rather than be
-    retried at once (the embedded server goes on with an abandoned query, holding its
-    storage); without, a window takes the time it takes (the operator's rebuild). A window
-    reads by a range on an indexed time.
-    """
-    forward = stop > start
-    edge = start
-    while (edge < stop) if forward else (edge > stop):
-        low, high = (edge, min(edge + span, stop)) if forward else (max(edge - span, stop), edge)
-        try:
-            with pymongo.timeout(seconds):
-                found = list(find(low, high))
-        except PyMongoError as exc:
-            if not exc.timeout:
-                raise
-            raise WindowTooLarge(edge, max(span / 4, MIN_SPAN)) from exc
-        edge = high if forward else low
-        span = max(min(span * WINDOW / max(len(found), 1), span * 2, MAX_SPAN), span / 8, MIN_SPAN)
-        yield found, edge, span
-
-
-def every_window(find, start, stop, span):
-    """windows() bounded in time, each one too large read again smaller (for a response that
-    streams, whose bytes cannot be taken back)."""
-    while True:
-        try:
-            yield from windows(find, start, stop, span, WINDOW_SECONDS)
-            return
-        except WindowTooLarge as smaller:
-            start, span = smaller.edge, smaller.span
-
+# --- the build ------------------------------------------------------------------------------
 
 def _course_window(records, course_id, field):
     """find(low, high) over the course's records whose `field` lies in [low, high)."""
     return lambda low, high: records.find({"course": course_id, field: {"$gte": low, "$lt": high}},
                                           figures.RECORD_FIELDS)
 
-
-def batches(iterable, size=BATCH):
-    """Lists of up to `size` items."""
-    batch = []
-    for item in iterable:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-# --- the build ------------------------------------------------------------------------------
 
 def _unbuilt(records, course_id, document, seconds):
     """(records, cursor after them) still to count: windows of createdAt back from the build's
@@ -328,7 +260,7 @@ def _write_uncounted(kept, changes):
         kept.collection().bulk_write([statement for statement, _paths in changes], ordered=False)
         failed = set()
     except BulkWriteError as exc:
-        if not figures._only_conflicts(exc):
+        if not figures.only_conflicts(exc):
             raise
         failed = {error["index"] for error in exc.details["writeErrors"]}
     total = Counter()
@@ -371,7 +303,7 @@ def _finish(mount, course_id, document, token, seconds):
 def sweep_records(mount, course_id, document, low, deadline=None, seconds=WINDOW_SECONDS):
     """Reconcile the records updated since `low`, a window of updatedAt at a time, until done
     or `deadline`: (its start time, whether it finished, the updatedAt up to which it got).
-    `seconds`: the time a window may take (upkeep.windows)."""
+    `seconds`: the time a window may take (windows.py)."""
     key, lectures = document["key"], tuple(document["lectures"])
     started = now_ms()
     records = mount.database.records_for_write()
@@ -457,6 +389,7 @@ def _rebuilt(mount, course_id, document):
 
 def rebuild(mount, course):
     """Build the course's figures anew from its records, to the end; the ready document."""
+    mount.database.ensure_indexes()  # the windows read by (course, createdAt) and (course, updatedAt)
     ensure_indexes(mount.figures)
     lectures = tally.lecture_list(course.current)
     kept = mount.figures
