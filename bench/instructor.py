@@ -294,7 +294,7 @@ def _download(server, token, course, keep=False):
         conn.close()
 
 
-def run_export(server, database, data, log, attempts=2):
+def run_export(server, database, data, log, attempts=1):
     """The export of the 100k phase's course: the figures counted first (as an instructor's
     first look at the course would), then `attempts` downloads streamed to the end, each timed
     and measured: rows, bytes, the workers' CPU, the database's CPU, and the growth of the
