@@ -1,7 +1,7 @@
 """The instructor's views and the dashboard at course scale (contract section 15), ours only.
 
 The reference implements the student's endpoints alone, so these scenarios compare ours with
-itself in the same rounds, as pairs of participants that are one gunicorn server asked two
+itself in the same rounds: their participants are one gunicorn server of ours asked different
 kinds of request (bench.measure.compare, a list file per participant):
 - `summary`: the summary of a 200-lecture course with 100 students against one with 10,000
   (every record holding all 200 entries), p50 ratio;
@@ -70,9 +70,8 @@ def figures_ready(server, data, course, log, students=1000):
     seconds it took. RuntimeError with the last answer when the time for `students` records
     of the course's length (FIGURES_*) runs out, or when no answer ever said the figures were
     being counted. A course's outcome is remembered (COUNTED)."""
-    known = COUNTED
-    if course["_id"] in known:
-        outcome = known[course["_id"]]
+    if course["_id"] in COUNTED:
+        outcome = COUNTED[course["_id"]]
         if isinstance(outcome, Exception):
             raise outcome
         return outcome
@@ -88,14 +87,14 @@ def figures_ready(server, data, course, log, students=1000):
             spent = round(time.monotonic() - started, 1)
             if spent > 5:
                 log(f"{server.name}: figures of course {course['_id']} counted in {spent:.0f}s")
-            known[course["_id"]] = spent
+            COUNTED[course["_id"]] = spent
             return spent
         counting = counting or "count" in str(body)  # "The course's figures are being counted"
         if status != BUILDING or time.monotonic() > deadline or (asked >= 5 and not counting):
-            known[course["_id"]] = RuntimeError(
+            COUNTED[course["_id"]] = RuntimeError(
                 f"summary of {course['_id']} answered {status} after {time.monotonic() - started:.0f}s: "
                 f"{str(body)[:300]}")
-            raise known[course["_id"]]
+            raise COUNTED[course["_id"]]
         time.sleep(0.5)
 
 
