@@ -147,6 +147,7 @@ def summarize(args, apps, raw, answers, behaviours=None, extra=None):
     results = {
         "apps": apps,
         "xapi": xapi_row(extra.get("xapi")),
+        "metrics": metrics_row(extra.get("metrics")),
         "cpu_per_request_ratio": cpu_ratios,
         # Users feel throughput and latency: ours over the reference's in the same run, and
         # the database's share of each request (its CPU per request), ours over the reference's.
@@ -248,6 +249,7 @@ def summarize(args, apps, raw, answers, behaviours=None, extra=None):
         "raw": {**raw, **({"threaded": extra["threaded"]["servers"]} if "threaded" in extra else {}),
                 **({"at_1k": at_1k} if at_1k else {}),
                 **({"xapi": extra["xapi"]} if extra.get("xapi") else {}),
+                **({"metrics": extra["metrics"]} if extra.get("metrics") else {}),
                 **({"views": extra["views"]} if extra.get("views") else {}),
                 **({"export": extra["export"]} if extra.get("export") else {})},
     }
@@ -291,6 +293,9 @@ def targets(results):
             round(played["played"] / played["plain"], 2) if played.get("plain") else None)
     add("heartbeat.reads_record", "false", get("heartbeat.reads_record") if get("heartbeat.db_commands") else None,
         lambda v: v is False)
+    for scenario in ("metrics-get-10", "metrics-patch-10"):
+        at_most(f"metrics.{scenario}.cpu_ms_per_request.ratio", 1.05,
+                get(f"metrics.{scenario}.cpu_ms_per_request.ratio"))
     at_most("complete_reset_1000.cpu_ratio", 1.5, get("complete_reset_1000.cpu_ratio"))
     at_most("complete_reset_1000.db_commands", 4, get("complete_reset_1000.db_commands"))
     at_most("enrollment_100k.cpu_ratio", 1.1, get("enrollment_100k.cpu_ratio"))
@@ -367,6 +372,22 @@ def xapi_row(figures):
     }
 
 
+def metrics_row(figures):
+    """What metrics cost a worker: ours (on, as deployed) over ours with PROGRESS_METRICS=off, per
+    scenario, measured in the same rounds; the target is at most 5 % more CPU per request."""
+    if not figures:
+        return None
+    row = {"scenarios": "get-10 and patch-10's requests, rounds alternating on/off"}
+    for name, pair in figures.items():
+        if name == "log_problems":
+            continue
+        on, off = pair["on"], pair["off"]
+        row[name] = {key: {"off": off[key], "on": on[key],
+                           "ratio": round(on[key] / off[key], 3) if off[key] else None}
+                     for key in ("cpu_ms_per_request", "rps", "p50_ms")}
+    return row
+
+
 def large_label(args):
     return f"10@{args.large // 1000}k"
 
@@ -388,6 +409,8 @@ def print_report(results):
     rows += [("threaded", name, r) for name, r in results["raw"].get("threaded", {}).items()]
     rows += [("xapi-patch-10", name, r) for name, r in (results["raw"].get("xapi") or {}).items()
              if isinstance(r, dict) and "rps" in r]
+    rows += [(scenario, f"ours metrics {side}", r) for scenario, pair in (results["raw"].get("metrics") or {}).items()
+             if scenario != "log_problems" for side, r in pair.items()]
     rows += list(instructor.raw_rows(results["raw"].get("views")))
     for scenario, app, r in rows:
         print(f"{scenario[:19]:19} {app[:17]:17} {r['rps']:7.1f} {r['p50_ms']:7.1f} {r['p99_ms']:7.1f}"
@@ -396,7 +419,7 @@ def print_report(results):
               f" {r['other_cpu_share']:5.0%}  {r['statuses']}")
     print("(other: share of the machine's CPU used by processes outside the benchmark)")
     headline = {k: results.get(k) for k in ("cpu_per_request_ratio", "throughput_ratio", "db_cpu_ratio",
-                                        "heartbeat", "complete_reset_1000", "xapi",
+                                        "heartbeat", "complete_reset_1000", "xapi", "metrics",
                                         "enrollment_100k", "threaded", "db_commands",
                                         "latency_p50_ratio_100k_vs_1k",
                                         "latency_p50_ratio_100k_vs_1k_reference",

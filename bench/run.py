@@ -10,7 +10,7 @@ and scenario: requests/s and p50/p99 latency (wrk), CPU per request of the gunic
 (/proc; the database's CPU is reported apart), MongoDB commands per request and reply bytes
 (the hooks in bench/gunicorn_bench.py) and peak worker RSS. Scenarios, in this order: GET and
 PATCH at 10 and 200 lectures, position-only heartbeats, the xAPI sender on and off, 16 writers on one record (lost
-updates), GET and PATCH at 1,000 lectures, POST complete/reset at 1,000, GET on courses with
+updates), metrics on and off (GET and PATCH at 10 lectures), GET and PATCH at 1,000 lectures, POST complete/reset at 1,000, GET on courses with
 100,000 and 10 enrolled students; 16 writers on different records served by one threaded
 process against one sync worker (on a database of its own); last GET/PATCH among 100,000
 records. Prints a table, writes bench/results.json (docs/performance.md: the method).
@@ -185,6 +185,10 @@ def benchmark(args, apps, group, tmp, log):
             fresh_database()
             extra["xapi"] = run_xapi(group, servers["ours"], apps["ours"], env, db, lambda: database.pid,
                                      data, args, tmp, log)
+        if selected("metrics"):
+            fresh_database()
+            extra["metrics"] = run_metrics(group, servers["ours"], apps["ours"], env, lambda: database.pid,
+                                           data, args, tmp, log)
         if selected(f"writers-{args.writers}"):
             for name, figures in run_writers(servers, db, data, database, fresh_database, args, tmp, log).items():
                 raw[name][f"writers-{args.writers}"] = figures
@@ -311,6 +315,9 @@ def serve(group, name, spec, env, tmp, workers, data, log, threads=0):
     port = procs.free_port()
     stats_dir = tmp / f"stats-{name}"
     stats_dir.mkdir()
+    # As scripts/gunicorn.conf.py runs ours: /metrics summed over the workers through files.
+    metrics_dir = tmp / f"metrics-{name}"
+    metrics_dir.mkdir()
     log_path = tmp / f"gunicorn-{name}.log"
     # No --preload: the workers must import the app after post_fork has registered the listener.
     cmd = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONFIG), "--workers", str(workers),
@@ -318,7 +325,8 @@ def serve(group, name, spec, env, tmp, workers, data, log, threads=0):
     if threads:
         cmd += ["--worker-class", "gthread", "--threads", str(threads)]
     cmd.append(spec)
-    proc = group.start(cmd, log_path, cwd=ROOT, env={**env, "BENCH_STATS_DIR": str(stats_dir)})
+    proc = group.start(cmd, log_path, cwd=ROOT, env={**env, "BENCH_STATS_DIR": str(stats_dir),
+                                                     "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)})
     server = Server(name, f"http://127.0.0.1:{port}", proc, stats_dir, log_path, threads=threads)
     try:
         probe = dataset.check_pairs(data)[0]
@@ -581,6 +589,22 @@ def run_xapi(group, ours, spec, env, db, db_pid, data, args, tmp, log):
                                  "parked": outbox.count_documents({"state": "parked"})}
     log(f"xapi: {lrs.received} statements delivered in {lrs.posts} posts, "
         f"{results['statements']['waiting']} waiting, {results['statements']['parked']} parked")
+    return results
+
+
+def run_metrics(group, ours, spec, env, db_pid, data, args, tmp, log):
+    """What metrics (contract section 13) cost a worker: ours as deployed (PROGRESS_METRICS on,
+    multiprocess files) against ours with PROGRESS_METRICS=off, the requests of get-10 and
+    patch-10, rounds alternating; the scrape itself is not part of it."""
+    results = {}
+    with serve(group, "ours-metrics-off", spec, {**env, "PROGRESS_METRICS": "off"}, tmp, args.workers,
+               data, log) as off:
+        for method in ("GET", "PATCH"):
+            scenario = Scenario(f"metrics-{method.lower()}-10", method, tmp / f"{method.lower()}-10.txt",
+                                args.connections)
+            found = compare({"ours": ours, "ours-metrics-off": off}, scenario, db_pid, args, log)
+            results[scenario.name] = {"on": found["ours"], "off": found["ours-metrics-off"]}
+        results["log_problems"] = procs.log_problems(off.log)
     return results
 
 

@@ -13,6 +13,8 @@ export PROGRESS_ENV=${PROGRESS_ENV:-development}
 export PROGRESS_VAR_DIR=${PROGRESS_VAR_DIR:-var}
 VAR_DIR=$PROGRESS_VAR_DIR
 mkdir -p "$VAR_DIR"
+# The workers' metric files, summed by /metrics; scripts/gunicorn.conf.py empties it at start.
+export PROMETHEUS_MULTIPROC_DIR=${PROMETHEUS_MULTIPROC_DIR:-$VAR_DIR/metrics}
 
 pids=()
 stop_all() {

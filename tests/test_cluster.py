@@ -14,10 +14,11 @@ from progress_service import create_app
 from progress_service.progress import mount_of, settings as mount_settings
 from progress_service.progress.database import INDEXES, client_settings
 from progress_service.progress.models import ProgressServiceRecord
+from progress_service.progress.outbox import COLLECTION
 
 from . import command_audit
 from .command_audit import AUDIT, INDEX_MANAGEMENT, LIST_QUERIES, SINGLE_RECORD, CommandAudit, classify
-from .support import PREFIX, SECRET, Api, Lms, make_token
+from .support import PREFIX, SECRET, Api, Lms, make_token, utc_ms
 
 U, C, ID = ObjectId(), ObjectId(), ObjectId()
 
@@ -212,3 +213,28 @@ def test_configured_write_concern_and_read_preference_reach_the_wire(replica_set
                                          for command in write_reads)
     get_reads = [command for name, _, command in _service_commands(read_commands) if name == "find"]
     assert get_reads and all(command["$readPreference"] == {"mode": "secondaryPreferred"} for command in get_reads)
+
+
+@pytest.mark.parametrize("replica_set_app", [{
+    "MONGODB_READ_PREFERENCE": "secondary", "PROGRESS_XAPI_ENDPOINT": "http://127.0.0.1:9/xAPI/",
+    "PROGRESS_XAPI_HOMEPAGE": "https://lms.example.com"}], indirect=True)
+def test_the_outbox_reads_from_the_primary_whatever_the_read_preference(replica_set_app):
+    """The relay's reads of the outbox go to the primary: on a secondary, a statement the primary has
+    already acknowledged (deleted) would still look due and be sent again. On this one-member set a
+    secondary read cannot even be served: the relay would never deliver (server selection times out)."""
+    app = replica_set_app
+    mount = mount_of(app)
+    outbox = mount.database.db()[COLLECTION].with_options(read_preference=ReadPreference.PRIMARY)
+    record, created = ObjectId(), utc_ms()
+    outbox.insert_many([{"_id": f"s{seq}", "record": record, "version": 0, "seq": seq, "kind": "progressed",
+                         "createdAt": created, "state": "pending", "attempts": 0, "body": "{}"} for seq in range(3)])
+    with AUDIT.capture() as commands:
+        due = mount.outbox.due(10)
+        mount.outbox.acknowledge([due[0]["_id"]])
+        status = mount.outbox.status()
+    assert [document["_id"] for document in due] == ["s0", "s1", "s2"]
+    assert status["waiting"] == 2
+    reads = [command for name, collection, command in commands
+             if collection == COLLECTION and name in ("find", "distinct", "aggregate", "count")]
+    assert reads and all(command.get("$readPreference", {"mode": "primary"}) == {"mode": "primary"}
+                         for command in reads), reads

@@ -11,6 +11,9 @@ from .support import BOTH, WIRE, Api
 from .test_watching import MINIMAL, Commands
 
 NOT_ENROLLED = {"status": "fail", "message": "Not enrolled in this course"}
+# A write that changes the instructor's figures asks whether its course has figures kept
+# (progress/figures.py; none here, nobody asked for the summary): one small read.
+FIGURES = ("find", "courseprogressfigures")
 
 
 def listened_course(app, api, lms):
@@ -39,14 +42,16 @@ def test_a_get_and_a_full_write_ask_for_the_course_and_the_caller_together(app, 
     listener, course, lectures = listened_course(app, api, lms)
     patched = api.patch(course, lectures[0], {"isCompleted": True})
     assert patched.status_code == 200
-    assert sent(listener) == [("aggregate", "courses"), ("find", "courseprogresses"), ("insert", "courseprogresses")]
+    assert sent(listener) == [("aggregate", "courses"), ("find", "courseprogresses"), ("insert", "courseprogresses"),
+                              FIGURES]
     reply = json.dumps(listener.replies, default=str)
     assert "password" not in reply and "SECRETHASH" not in reply and "enrolledStudents" not in reply
     user = lms.db.users.find_one({"_id": api.user_id})
     assert patched.json["data"]["user"] == {"_id": str(api.user_id), "name": user["name"], "email": user["email"],
                                             "avatar": None}
-    for call, last in ((lambda: api.get(course), []), (lambda: api.complete(course), [("update", "courseprogresses")]),
-                       (lambda: api.reset(course), [("update", "courseprogresses")])):
+    for call, last in ((lambda: api.get(course), []),
+                       (lambda: api.complete(course), [("update", "courseprogresses"), FIGURES]),
+                       (lambda: api.reset(course), [("update", "courseprogresses"), FIGURES])):
         listener.seen.clear()
         answer = call()
         assert answer.status_code == 200 and answer.json["data"]["user"] == patched.json["data"]["user"]
@@ -93,7 +98,8 @@ def test_a_minimal_full_write_does_not_ask_for_the_user(app, api, lms):
     """Prefer: return=minimal shows no user: the course is asked alone, as before."""
     listener, course, lectures = listened_course(app, api, lms)
     assert api.patch(course, lectures[0], {"isCompleted": True}, headers=MINIMAL).status_code == 204
-    assert sent(listener) == [("find", "courses"), ("find", "courseprogresses"), ("insert", "courseprogresses")]
+    assert sent(listener) == [("find", "courses"), ("find", "courseprogresses"), ("insert", "courseprogresses"),
+                              FIGURES]
     assert lms.record(api.user_id, course)["lectureProgress"][0]["isCompleted"] is True
 
 

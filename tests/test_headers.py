@@ -5,11 +5,12 @@ import pytest
 from bson import ObjectId
 from flask import Flask
 
+from progress_service import create_app
 from progress_service.progress import Progress
 
 from .clients import Scenario, database  # noqa: F401 (fixture)
 from .serving import Gunicorn
-from .support import PREFIX, Api, mounted_database
+from .support import PREFIX, SECRET, Api, make_token, mounted_database
 
 
 def test_every_standalone_response_says_nosniff(client, lms):
@@ -71,3 +72,41 @@ def test_under_gunicorn_no_version_banner(tmp_path, database):
         assert not any(word in value.lower() for value in response.headers.values()
                        for word in ("werkzeug", "flask", "python", version("gunicorn")))
     assert responses[0].headers["Cache-Control"] == "no-store"
+
+
+ORIGIN = "http://localhost:5173"  # the default CLIENT_URL
+
+
+def cors_view(response):
+    """The headers a browser's CORS and cache rules read, as a dict."""
+    keys = ("Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Access-Control-Expose-Headers",
+            "Cache-Control", "X-Content-Type-Options", "Vary")
+    return {key: response.headers.get(key) for key in keys}
+
+
+def test_retry_after_is_exposed_to_cross_origin_scripts():
+    """A 503 carries Retry-After, and a script on an allowed origin may read it (contract section 12)."""
+    app = create_app({"PROGRESS_ENV": "testing", "JWT_SECRET_KEY": SECRET,
+                      "MONGODB_URI": "mongodb://127.0.0.1:9/away?directConnection=true&serverSelectionTimeoutMS=300"})
+    answer = app.test_client().get(f"{PREFIX}/{ObjectId()}", headers={
+        "Origin": ORIGIN, "Authorization": f"Bearer {make_token(ObjectId())}"})
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "5"
+    assert answer.headers["Access-Control-Allow-Origin"] == ORIGIN
+    exposed = [name.strip().lower() for name in answer.headers["Access-Control-Expose-Headers"].split(",")]
+    assert "retry-after" in exposed
+
+
+def test_the_openapi_document_carries_the_apis_cors_and_cache_headers(client, api):
+    """<prefix>/openapi.json: the same CORS (answer and preflight) and Cache-Control as the API's answers."""
+    document = client.get(f"{PREFIX}/openapi.json", headers={"Origin": ORIGIN})
+    answer = client.get(PREFIX, headers={"Origin": ORIGIN, "Authorization": f"Bearer {api.token}"})
+    assert document.status_code == 200 and document.json["openapi"]
+    assert cors_view(document) == cors_view(answer)
+    assert cors_view(document)["Access-Control-Allow-Origin"] == ORIGIN
+    assert cors_view(document)["Cache-Control"] == "no-store"
+    preflight = client.options(f"{PREFIX}/openapi.json", headers={"Origin": ORIGIN, "Access-Control-Request-Method": "GET"})
+    assert preflight.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert "GET" in preflight.headers["Access-Control-Allow-Methods"]
+    assert preflight.json == {"status": "success", "data": {"methods": ["GET", "HEAD", "OPTIONS"]}}
+    elsewhere = client.get(f"{PREFIX}/openapi.json", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in elsewhere.headers and elsewhere.headers["Cache-Control"] == "no-store"

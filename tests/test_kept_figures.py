@@ -273,21 +273,41 @@ def test_lost_or_corrupted_figures_are_rebuilt_from_the_records(client, lms, dam
 
 
 @BOTH
-def test_erased_records_leave_the_figures_at_once(client, lms, app):
-    """records_removed (for erasure): the deleted records no longer count."""
+def test_an_erased_user_leaves_the_figures_at_once(client, lms, app):
+    """Mount.erase_user: the user's records leave their courses' figures as they are deleted
+    (figures.records_removed), which stay kept (same key)."""
     teacher = lms.user(role="instructor")
-    course, lectures = lms.course(2, instructor=teacher)
+    courses = [lms.course(2, instructor=teacher) for _ in range(2)]
     apis = [Api(client, lms.user()) for _ in range(3)]
     for api in apis:
-        api.patch(course, lectures[0], {"isCompleted": True})
+        for course, lectures in courses:
+            api.patch(course, lectures[0], {"isCompleted": True})
+    keys = []
+    for course, _ in courses:
+        summary(client, teacher, course)
+        keys.append(figures_key(lms.db, course))
+    assert mount_of(app).erase_user(apis[0].user_id).records == 2
+    for (course, _), key in zip(courses, keys):
+        data = summary(client, teacher, course)
+        assert shown(data) == oracle(lms.db, course) and data["students"] == 2
+        assert figures_key(lms.db, course) == key
+        check_invariant(lms.db, course)
+
+
+@BOTH
+def test_an_erased_course_has_its_figures_forgotten(client, lms, app):
+    """Mount.erase_course: the course's figures go with its records; the next summary counts
+    nothing, and the record documents under its key are gone."""
+    teacher = lms.user(role="instructor")
+    course, lectures = lms.course(2, instructor=teacher)
+    for _ in range(3):
+        Api(client, lms.user()).patch(course, lectures[0], {"isCompleted": True})
     summary(client, teacher, course)
-    gone = list(lms.db.courseprogresses.find({"user": {"$in": [apis[0].user_id, apis[1].user_id]}}))
-    lms.db.courseprogresses.delete_many({"_id": {"$in": [raw["_id"] for raw in gone]}})
     key = figures_key(lms.db, course)
-    figures.records_removed(mount_of(app), course, gone)
+    assert mount_of(app).erase_course(course).records == 3
+    assert lms.db[figures.COLLECTION].count_documents({"k": key}) == 0
     data = summary(client, teacher, course)
-    assert shown(data) == oracle(lms.db, course) and data["students"] == 1
-    assert figures_key(lms.db, course) == key
+    assert shown(data) == oracle(lms.db, course) and data["students"] == 0
     check_invariant(lms.db, course)
 
 

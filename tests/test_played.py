@@ -122,6 +122,22 @@ def test_the_database_merges_exactly_as_python_does(app, lms):
         assert after["__v"] == 5 and after["updatedAt"] == now
 
 
+@WIRE
+@pytest.mark.parametrize("stored", [
+    "a string", 5, float("inf"), float("nan"), {"an": "object"}, True,
+    [None, {"x": 1}, "junk", [1], [1, 2, 3], [True, 4], [float("nan"), 3], [1, float("inf")], [3, 2], [0, 2]],
+], ids=["a string", "a number", "Infinity", "NaN", "an object", "a bool", "a list of junk and one interval"])
+def test_the_database_reads_hostile_stored_intervals_as_python_does(app, lms, stored):
+    """What another program stored in `played` that is not a list of [start, end] pairs: the pipeline
+    ignores it as intervals_of does (it was a 500: `$filter` refuses a string), contract section 12."""
+    records = lms.db.courseprogresses
+    lecture = ObjectId()
+    records.insert_one({"user": 3, "course": 4, "__v": 1,
+                        "lectureProgress": [{"lecture": lecture, "played": stored, "watchTime": 1.0}]})
+    records.update_one({"user": 3}, played.position_pipeline(LectureChange(lecture, None, 9.0, ((5, 8),)), utc_ms()))
+    assert records.find_one({"user": 3})["lectureProgress"][0]["played"] == played.merge(stored, [(5, 8)])
+
+
 # --- played and watchedSeconds over HTTP ------------------------------------------------------
 
 @BOTH
@@ -306,7 +322,9 @@ def test_under_watched_the_cheap_heartbeat_that_completes_takes_the_full_path(ap
     assert response.status_code == 204 and seen == [lectures[1]]
     names = [(name, collection) for name, collection, _ in listener.seen if name != "listIndexes"]
     assert names[:2] == [("aggregate", "courses"), ("findAndModify", "courseprogresses")]
-    assert names[-2:] == [("find", "courseprogresses"), ("update", "courseprogresses")]
+    # The completion then asks whether the course's figures are kept (progress/figures.py).
+    assert names[-3:] == [("find", "courseprogresses"), ("update", "courseprogresses"),
+                          ("find", "courseprogressfigures")]
     stored = lms.record(api.user_id, course)
     assert stored["lectureProgress"][1]["isCompleted"] is True and stored["lectureProgress"][1]["played"] == [[0.0, 540.0]]
     assert stored["completionPercentage"] == 67

@@ -74,7 +74,7 @@ def test_ninety_percent_is_compared_in_whole_milliseconds(seconds, duration, don
     assert watched_enough(complete_at("0.9"), duration, seconds) is done
 
 
-@pytest.mark.parametrize("duration", [None, 0, -5, "120", True, float("nan")])
+@pytest.mark.parametrize("duration", [None, 0, -5, "120", True, float("nan"), float("inf")])
 def test_a_lecture_without_a_positive_duration_never_completes_by_watching(duration):
     """No duration, zero, negative, or not a number: only an explicit flag completes it."""
     assert watched_enough(complete_at("0.9"), duration, 10 ** 6) is False
@@ -110,6 +110,26 @@ def test_watching_never_uncompletes(api, lms):
     for position in (0, 3, 60):
         assert api.patch(course, lectures[0], {"watchTime": position}).json["data"]["isCompleted"] is True
     assert entry(lms, api, course)["isCompleted"] is True
+
+
+@WIRE
+@pytest.mark.parametrize("duration", [float("inf"), float("-inf"), float("nan"), "120", {"s": 120}, [120]],
+                         ids=["Infinity", "-Infinity", "NaN", "a string", "an object", "an array"])
+@pytest.mark.parametrize("headers", [{}, MINIMAL], ids=["full answer", "minimal answer"])
+def test_a_stored_duration_that_is_not_a_finite_number_is_no_duration(api, lms, duration, headers):
+    """A live stream's `duration: Infinity` (as browsers report it), NaN or text, stored as the LMS got it:
+    every position update is stored (it was a 500), single and batch, and completes nothing by watching."""
+    course, lectures = lms.course(2)
+    lms.db.lectures.update_many({"_id": {"$in": lectures}}, {"$set": {"duration": duration}})
+    first = api.patch(course, lectures[0], {"watchTime": 1e6}, headers=headers)
+    assert first.status_code == (204 if headers else 200), first.get_data(as_text=True)
+    again = api.patch(course, lectures[0], {"watchTime": 7200}, headers=headers)
+    assert again.status_code == (204 if headers else 200), again.get_data(as_text=True)
+    batch = api.client.patch(f"{PREFIX}/{course}/lectures", json={"lectures": [
+        {"lecture": str(lectures[1]), "watchTime": 99999}]}, headers=api._headers(headers))
+    assert batch.status_code == (204 if headers else 200), batch.get_data(as_text=True)
+    stored = lms.record(api.user_id, course)["lectureProgress"]
+    assert [(e["watchTime"], e["isCompleted"]) for e in stored] == [(7200, False), (99999, False)]
 
 
 @BOTH
@@ -267,8 +287,9 @@ def test_a_minimal_position_that_completes_reads_the_duration_once(app, api, lms
         response = api.patch(course, lectures[1], {"watchTime": 540}, headers=MINIMAL)
     assert response.status_code == 204 and seen == [lectures[1]]
     names = [(name, collection) for name, collection, _ in listener.seen if name not in ("listIndexes",)]
+    # The last: the completion asks whether the course's figures are kept (progress/figures.py).
     assert names == [("aggregate", "courses"), ("find", "courses"), ("find", "courseprogresses"),
-                     ("update", "courseprogresses")]
+                     ("update", "courseprogresses"), ("find", "courseprogressfigures")]
     stored = lms.record(api.user_id, course)
     assert stored["lectureProgress"][1]["isCompleted"] is True and stored["lectureProgress"][1]["watchTime"] == 540
     assert stored["completionPercentage"] == 67

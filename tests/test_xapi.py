@@ -16,11 +16,13 @@ from bson import ObjectId
 from progress_service import create_app
 from progress_service.progress import mount_of, signals, start_background
 from progress_service.progress.outbox import COLLECTION, PARKED
+from progress_service.progress.present import iso_time
+from progress_service.progress.rule import as_utc
 from progress_service.progress.xapi import COMPLETED, PROGRESS, PROGRESSED, statement_id
 
 from .clients import wait_for
 from .lrs_proxy import LrsProxy
-from .support import PREFIX, SECRET, Api, Lms
+from .support import PREFIX, SECRET, Api, Lms, utc_ms
 from .unreachable import refused_endpoint, silent_endpoint
 from .xapi import validate_statements
 
@@ -299,3 +301,43 @@ def test_a_mongoose_write_between_ours_is_counted_from_and_never_announced(wire_
         mount.relay.stop()
         mount.database.close()
         proxy.close()
+
+
+def test_times_never_run_backwards_after_a_write_by_a_machine_whose_clock_runs_ahead(wire_server):
+    """Another machine, five minutes ahead, wrote the record last: our write's time is taken after the
+    read and never earlier than the stored one, so updatedAt, lastAccessed and the statements' times keep
+    climbing along the versions; the no-read position update leaves the times to the full path then."""
+    with refused_endpoint() as endpoint:
+        app = xapi_app(wire_server.uri(f"xapi_{ObjectId()}"), endpoint)
+        mount = mount_of(app)
+        try:
+            with app.app_context():
+                lms = Lms(mount.database.db())
+                student = lms.user()
+                course, lectures = lms.course(2)
+            ahead = utc_ms(minutes=5)
+            lms.db.courseprogresses.insert_one({
+                "_id": ObjectId(), "user": student, "course": course, "isCompleted": False,
+                "completionPercentage": 0, "completedAt": None, "lastAccessed": ahead, "createdAt": ahead,
+                "updatedAt": ahead, "__v": 3,
+                "lectureProgress": [{"_id": ObjectId(), "lecture": lecture, "isCompleted": False, "watchTime": 0,
+                                     "lastWatched": None} for lecture in lectures]})
+            api = Api(app.test_client(), student)
+            answer = api.patch(course, lectures[0], {"isCompleted": True}).json["data"]
+            stored = lms.record(student, course)
+            assert stored["__v"] == 4 and as_utc(stored["updatedAt"]) >= ahead and as_utc(stored["lastAccessed"]) >= ahead
+            assert answer["updatedAt"] == iso_time(stored["updatedAt"])
+            statements = list(outbox(app).find({"record": stored["_id"]}).sort("seq", 1))
+            assert [as_utc(doc["createdAt"]) for doc in statements] == [as_utc(stored["updatedAt"])] * 2
+            assert {json.loads(doc["body"])["timestamp"] for doc in statements} == {answer["updatedAt"]}
+
+            minimal = api.patch(course, lectures[1], {"watchTime": 12}, headers={"Prefer": "return=minimal"})
+            assert minimal.status_code == 204
+            after = lms.record(student, course)
+            assert after["__v"] == 5 and after["lectureProgress"][1]["watchTime"] == 12
+            assert as_utc(after["updatedAt"]) >= as_utc(stored["updatedAt"])
+            assert as_utc(after["lastAccessed"]) >= as_utc(stored["lastAccessed"])
+            assert as_utc(after["lectureProgress"][1]["lastWatched"]) >= ahead
+        finally:
+            mount.relay.stop()
+            mount.database.close()

@@ -12,7 +12,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CORS_METHODS = "GET, PATCH, POST, OPTIONS"
 # Prefer: a cross-origin video player asks for minimal answers (contract section 8).
 CORS_HEADERS = ("Content-Type", "Authorization", "X-Request-ID", "Prefer")
-CORS_EXPOSED = "Preference-Applied, X-Request-ID"
+# Retry-After: a browser client must be able to honour it on a 409 or 503 (contract section 12).
+CORS_EXPOSED = "Preference-Applied, Retry-After, X-Request-ID"
 
 
 def request_origin():

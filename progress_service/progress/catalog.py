@@ -10,6 +10,7 @@ import copy
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
+from . import stored
 from .exceptions import MountError
 from .ids import id_parser
 
@@ -73,21 +74,33 @@ class UserInfo:
 
 
 def _course_info(raw):
-    """A CourseInfo from a raw `courses` document (with `enrolled`/`listed` when asked)."""
+    """A CourseInfo from a raw `courses` document (with `enrolled`/`listed` when asked).
+
+    A field of the wrong type counts as absent (stored.py): `lectures` not an array is no
+    lectures, `enrolledStudents` not an array is no enrollment list (contract section 12).
+    """
     listed = raw.get("listed")
+    if raw.get("unlisted"):
+        stored.odd("courses", "enrolledStudents", raw["_id"], "not an array")
     return CourseInfo(
         id=raw["_id"],
-        title=raw.get("title"),
-        thumbnail=raw.get("thumbnail"),
+        title=stored.read(raw, "title", stored.text, "courses"),
+        thumbnail=stored.read(raw, "thumbnail", stored.text, "courses"),
         instructor=raw.get("instructor"),
-        lecture_ids=tuple(raw.get("lectures") or ()),
+        lecture_ids=tuple(stored.ids(raw, "lectures", "courses")),
         enrolled=bool(raw.get("enrolled")) if listed else None,
     )
 
 
 def _user_info(raw):
-    """A UserInfo from a raw `users` document."""
-    return UserInfo(raw["_id"], raw.get("name"), raw.get("email"), raw.get("avatar"), raw.get("role"))
+    """A UserInfo from a raw `users` document (a field that is not a string: absent)."""
+    shown = (stored.read(raw, key, stored.text, "users") for key in ("name", "email", "avatar", "role"))
+    return UserInfo(raw["_id"], *shown)
+
+
+def _duration(raw):
+    """A `lectures` document's duration in seconds, when it is finite and positive (else None)."""
+    return stored.read(raw, "duration", stored.seconds, "lectures") or None
 
 
 def enrollment_projection(user_id):
@@ -100,8 +113,11 @@ def enrollment_projection(user_id):
     """
     return {
         **COURSE_FIELDS,
-        "enrolled": {"$in": [user_id, {"$ifNull": ["$enrolledStudents", []]}]},
+        "enrolled": {"$in": [user_id, stored.array_expression("$enrolledStudents")]},
         "listed": {"$isArray": "$enrolledStudents"},
+        # Set but not an array: treated as no list, and logged (contract section 12).
+        "unlisted": {"$and": [{"$not": [{"$isArray": "$enrolledStudents"}]},
+                              {"$ne": [{"$ifNull": ["$enrolledStudents", None]}, None]}]},
     }
 
 
@@ -200,12 +216,12 @@ class MongoCatalog:
             return _place_from(self, course_id, user_id, lecture_id)
         projection = enrollment_projection(user_id)
         del projection["lectures"], projection["title"], projection["thumbnail"]
-        projection["inCourse"] = {"$in": [lecture_id, {"$ifNull": ["$lectures", []]}]}
-        raw = self._course_joined(course_id, projection, "lectures", lecture_id, "lecture", ("duration",))
+        projection["inCourse"] = {"$in": [lecture_id, stored.array_expression("$lectures")]}
+        raw = self._course_joined(course_id, projection, "lectures", lecture_id, "lecture", ("_id", "duration"))
         if raw is None:
             return None
         lecture = raw.get("lecture") or [{}]
-        return LecturePlace(_course_info(raw), bool(raw.get("inCourse")), lecture[0].get("duration"))
+        return LecturePlace(_course_info(raw), bool(raw.get("inCourse")), _duration(lecture[0]))
 
     def _course_joined(self, course_id, projection, collection, other_id, name, fields):
         """The course's `projection`, with the document `other_id` of `collection` (only its
@@ -256,14 +272,16 @@ class MongoCatalog:
     def lecture_titles(self, lecture_ids):
         """Titles of the given lectures, by id (missing ones are left out)."""
         cursor = self._read("lectures").find({"_id": {"$in": list(lecture_ids)}}, {"title": 1})
-        return {raw["_id"]: raw.get("title") for raw in cursor}
+        return {raw["_id"]: stored.read(raw, "title", stored.text, "lectures") for raw in cursor}
 
     def lecture_durations(self, lecture_ids):
-        """Durations in seconds of the given lectures, by id (missing or unset: left out)."""
+        """Durations in seconds of the given lectures, by id (missing, unset or not a finite
+        positive number, such as a live stream's Infinity: left out)."""
         ids = list(lecture_ids)
         query = {"_id": ids[0]} if len(ids) == 1 else {"_id": {"$in": ids}}
         cursor = self._read("lectures").find(query, {"duration": 1})
-        return {raw["_id"]: raw["duration"] for raw in cursor if raw.get("duration") is not None}
+        found = ((raw["_id"], _duration(raw)) for raw in cursor)
+        return {lecture: seconds for lecture, seconds in found if seconds is not None}
 
 
 class HostCatalog:

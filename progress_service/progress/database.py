@@ -1,4 +1,4 @@
-"""One mount's database: the host's MongoEngine connection, or a client of its own; our indexes.
+"""One mount's database: the host's MongoEngine connection, or a client of its own; its IndexGuard.
 
 Nothing here is process-global. A mount reads through the connection the host registered
 under PROGRESS_DB_ALIAS when there is one, else through a MongoClient of its own made from
@@ -6,21 +6,16 @@ MONGODB_URI. Either way nothing connects until the first query: a mount does no 
 gunicorn may fork (and --preload) after create_app(). No MongoEngine Document is bound to a
 database: the collections are looked up here, per mount, on every use.
 """
-import logging
 import os
 import threading
-import time
-from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 from mongoengine.connection import get_db
 from pymongo import MongoClient, ReadPreference
-from pymongo.errors import OperationFailure
 
 from . import compat
-from .exceptions import MountError, Unavailable
-
-log = logging.getLogger("progress_service")
+from .exceptions import MountError
+from .indexes import DASHBOARD, INDEXES, STUDENTS, UNIQUE, IndexGuard  # noqa: F401  (re-exported)
 
 RECORDS = "courseprogresses"
 # Below gunicorn's 30 s worker timeout and within the 10 s promised while the database is
@@ -72,8 +67,12 @@ def _database_name(uri):
 class Database:
     """The mount's database, connected on first use (per process: a forked worker reconnects)."""
 
-    def __init__(self, settings):
-        """Decide where the mount's data lives; refuse now rather than on the first request."""
+    def __init__(self, settings, event_listeners=()):
+        """Decide where the mount's data lives; refuse now rather than on the first request.
+
+        `event_listeners` (pymongo's, e.g. the metrics' command timer) go to our own client; a
+        host's connection was made without them (pymongo takes listeners only at creation).
+        """
         self.alias = settings.db_alias
         self.uses_host_connection = compat.alias_registered(self.alias)
         self._client_kwargs = None
@@ -86,7 +85,7 @@ class Database:
                     f"your database before mounting, or set MONGODB_URI.")
             if not _database_name(uri):
                 raise MountError("MONGODB_URI must name the database, e.g. mongodb://host:27017/lms")
-            self._client_kwargs = client_settings(settings)
+            self._client_kwargs = {**client_settings(settings), "event_listeners": list(event_listeners)}
         self._lock = threading.Lock()
         self._client = None
         self._client_db = None
@@ -140,10 +139,11 @@ class Database:
         """The courseprogresses collection, read from the primary."""
         return self._collections()[2]
 
-    def ensure_indexes(self):
-        """Check our indexes in the database in use now (creating what is missing); the guard."""
+    def ensure_indexes(self, wait=IndexGuard.BUILD_WAIT_SECONDS):
+        """Check our indexes in the database in use now when due (creating what is missing); the
+        guard. `wait`: how long to wait for a build (None: until it ends)."""
         records = self.records_for_write()  # first: a different database gets a guard of its own
-        self.indexes.ensure(records)
+        self.indexes.ensure(records, wait)
         return self.indexes
 
     def ping(self):
@@ -158,125 +158,3 @@ class Database:
             self._client = None
             self._views = None
         self.indexes = IndexGuard()
-
-
-@dataclass(frozen=True)
-class IndexSpec:
-    """One index of courseprogresses: keys, name, and whether writes depend on it."""
-
-    name: str
-    keys: tuple
-    unique: bool = False
-
-    @property
-    def key_tuple(self):
-        """The keys as compared with list_indexes() output."""
-        return tuple(self.keys)
-
-
-# The unique one has Mongoose's name and keys, so the original LMS's index is ours too.
-UNIQUE = IndexSpec("user_1_course_1", (("user", 1), ("course", 1)), unique=True)
-DASHBOARD = IndexSpec("user_1_lastAccessed_-1__id_-1", (("user", 1), ("lastAccessed", -1), ("_id", -1)))
-STUDENTS = IndexSpec("course_1_createdAt_1__id_1", (("course", 1), ("createdAt", 1), ("_id", 1)))
-# The instructor's figures find the records written elsewhere by their updatedAt (upkeep.py).
-UPDATED = IndexSpec("course_1_updatedAt_1", (("course", 1), ("updatedAt", 1)))
-INDEXES = (UNIQUE, DASHBOARD, STUDENTS, UPDATED)
-# IndexOptionsConflict, IndexKeySpecsConflict: an index of that name or keys already exists.
-INDEX_CONFLICT_CODES = (85, 86)
-UNAUTHORIZED = 13
-DUPLICATE_KEY = 11000
-
-
-class IndexGuard:
-    """Our indexes, checked once per process and again while something is wrong.
-
-    Writes need the unique (user, course) index: without it two first writes can create two
-    records. When it is missing and cannot be made, writes answer 503 naming the problem,
-    /readyz says why, reads go on, and the log says what the operator should do.
-    """
-
-    RECHECK_SECONDS = 10
-
-    def __init__(self):
-        """Nothing checked yet."""
-        self._lock = threading.Lock()
-        self.checked_at = None
-        self.problem = None
-        self.present = frozenset()
-
-    def ensure(self, collection):
-        """Check (and create what is missing) on first use, then every few seconds while broken."""
-        if self.checked_at is not None and (
-                self.problem is None or time.monotonic() - self.checked_at < self.RECHECK_SECONDS):
-            return
-        with self._lock:
-            if self.checked_at is not None and (
-                    self.problem is None or time.monotonic() - self.checked_at < self.RECHECK_SECONDS):
-                return
-            problem, present = check_indexes(collection)
-            if problem and problem != self.problem:
-                log.error("writes refused: %s", problem)
-            elif self.problem and not problem:
-                log.warning("unique index on courseprogresses (user, course) is in place: writes resume")
-            self.problem, self.present, self.checked_at = problem, present, time.monotonic()
-
-    def require_unique(self):
-        """503 while the unique (user, course) index is not in place."""
-        if self.problem:
-            raise Unavailable(self.problem, headers={"Retry-After": str(self.RECHECK_SECONDS)})
-
-
-def _existing(collection):
-    """{keys: index info} of the collection's indexes."""
-    return {tuple(index["key"].items()): index for index in collection.list_indexes()}
-
-
-def check_indexes(collection):
-    """(problem or None, names of our indexes present), creating those that are missing.
-
-    Not MongoEngine's ensure_indexes(): it passes `background`, which SecantusDB compares
-    with the options of an existing index and refuses (code 86) when the original LMS already
-    created `user_1_course_1`. An index with the same keys under any name is taken as ours,
-    except that the (user, course) one must be unique.
-    """
-    existing = _existing(collection)
-    problem, present = None, set()
-    for spec in INDEXES:
-        found = existing.get(spec.key_tuple)
-        if found is not None:
-            if spec.unique and (not found.get("unique") or "partialFilterExpression" in found):
-                problem = (f"the index {found.get('name')!r} on courseprogresses (user, course) is not "
-                           f"unique for every record, so two first writes could create two records; drop it "
-                           f"(db.courseprogresses.dropIndex({found.get('name')!r})) and the service "
-                           f"creates the unique one")
-            else:
-                present.add(spec.name)
-            continue
-        failure = _create(collection, spec)
-        if failure is None:
-            present.add(spec.name)
-        elif spec.unique:
-            problem = failure
-        else:
-            log.warning("index %s not created (queries still work, more slowly): %s", spec.name, failure)
-    return problem, frozenset(present)
-
-
-def _create(collection, spec):
-    """Create one index; None when it worked, else what went wrong, worded for the operator."""
-    try:
-        collection.create_index(list(spec.keys), name=spec.name, unique=spec.unique)
-    except OperationFailure as exc:
-        message = (exc.details or {}).get("errmsg") or str(exc)
-        if exc.code == UNAUTHORIZED:
-            return (f"the database user may not create the index {spec.name} on courseprogresses: "
-                    f"grant it createIndex, or create the index as an administrator "
-                    f"(`flask --app wsgi progress ensure-indexes`) ({message})")
-        if exc.code == DUPLICATE_KEY:
-            return (f"building the unique index {spec.name} failed because courseprogresses holds "
-                    f"several records for one (user, course): merge or remove the duplicates, then "
-                    f"the service builds it ({message})")
-        if exc.code in INDEX_CONFLICT_CODES:
-            return f"an index named {spec.name} exists with other keys or options: drop or rename it ({message})"
-        return f"creating the index {spec.name} failed: {message}"
-    return None

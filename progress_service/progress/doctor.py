@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from bson import Binary
 from pymongo.errors import PyMongoError
 
+from . import stored
 from .catalog import HostCatalog, MongoCatalog
 from .database import RECORDS, UNIQUE
 from .exceptions import ProgressError
@@ -208,7 +209,7 @@ def enrollment(mount, info):
                        "add is_enrolled(course_id, user_id) to your catalog")
     courses = mount.database.db()[source.collections["courses"]]
     raw = courses.find_one({"_id": info.id}, {"listed": {"$isArray": "$enrolledStudents"},
-                                              "count": {"$size": {"$ifNull": ["$enrolledStudents", []]}}})
+                                              "count": {"$size": stored.array_expression("$enrolledStudents")}})
     if not raw.get("listed"):
         return Finding("warn", "enrollment", "the course has no `enrolledStudents`: every signed-in user may use it",
                        "list its students in `enrolledStudents`, or set PROGRESS_ENROLLMENT=off to say it is meant")

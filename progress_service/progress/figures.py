@@ -346,11 +346,23 @@ def reconcile(mount, course_id, user_id, record_id):
     log.warning("the figures of record %s kept changing while being reconciled; the next sweep will", record_id)
 
 
-def records_removed(mount, course_id, raw_records):
-    """Take records that were just deleted out of their course's figures (erasure).
+def records_removed(mount, raw_records):
+    """Take records that were just deleted out of their courses' figures (erasure).
 
     Call it after the records are deleted, with the deleted raw records (at least their
-    `_id` and `user`); a course without figures needs nothing.
+    `_id`, `user` and `course`); a course without figures needs nothing.
     """
     for raw in raw_records:
-        reconcile(mount, course_id, raw["user"], raw["_id"])
+        reconcile(mount, raw["course"], raw["user"], raw["_id"])
+
+
+def course_removed(mount, course_id):
+    """Forget a course's figures after all its records were deleted (erasure): the next view
+    counts them anew, from nothing. Its record documents go with their keys."""
+    document = read_course(mount.figures, course_id)
+    if document is None:
+        return
+    mount.figures.collection().delete_one({"_id": document["_id"]})
+    keys = [key for key in (document.get("key"), *(document.get("retired") or ())) if key]
+    mount.figures.collection().delete_many({"k": {"$in": keys + [key + GONE for key in keys]}})
+    mount.figures.forget(course_id)

@@ -7,10 +7,10 @@ figures kept per course (figures.py, upkeep.py), which apply the same rule.
 """
 from dataclasses import dataclass
 
-from . import tally, upkeep, windows
+from . import stored, tally, upkeep, windows
 from .catalog import CourseInfo
 from .exceptions import Forbidden, NotFound
-from .present import iso_time, oid, present
+from .present import RECORDS, iso_time, oid, present
 from .service import ADMIN, COURSE_NOT_FOUND, may_read, ready
 
 NOT_ALLOWED = "Only the course's instructor or an admin can see its progress"
@@ -88,16 +88,18 @@ def _readable_page(mount, caller, page, limit):
     cursor = _in_order(mount, caller.user_id).batch_size(limit + 1)
     try:
         for batch in windows.batches(cursor, limit):
-            found = mount.catalog.courses({raw["course"] for raw in batch}, caller.user_id)
-            for raw in batch:
-                info = found.get(raw["course"])
+            # A record's course that is not an id (an object, null) names no course.
+            course_ids = [stored.read(raw, "course", stored.key, RECORDS) for raw in batch]
+            found = mount.catalog.courses({cid for cid in course_ids if cid is not None}, caller.user_id)
+            for raw, course_id in zip(batch, course_ids):
+                info = found.get(course_id)
                 if info is None or not caller.may_read(info):
                     continue
                 if skip:
                     skip -= 1
                     continue
                 raws.append(raw)
-                courses[raw["course"]] = info
+                courses[course_id] = info
                 if len(raws) == limit:
                     return raws, courses
     finally:
@@ -108,7 +110,8 @@ def _readable_page(mount, caller, page, limit):
 def _readable_total(mount, caller):
     """How many of the caller's records are of courses they may still read, counted by the
     database (catalog.count_courses): no course is loaded into Python."""
-    course_ids = mount.database.records().distinct("course", {"user": caller.user_id})
+    course_ids = [cid for cid in mount.database.records().distinct("course", {"user": caller.user_id})
+                  if stored.is_key(cid)]
     if not course_ids:
         return 0
     total = mount.catalog.count_courses(course_ids, caller.user_id)
@@ -130,13 +133,15 @@ def dashboard(mount, user_id, page, limit):
         total = _readable_total(mount, caller)
     else:
         raws = list(_in_order(mount, user_id).skip((page - 1) * limit).limit(limit))
-        courses = mount.catalog.courses({raw["course"] for raw in raws}, user_id) if raws else {}
+        course_ids = {stored.read(raw, "course", stored.key, RECORDS) for raw in raws} - {None}
+        courses = mount.catalog.courses(course_ids, user_id) if course_ids else {}
         total = mount.database.records().count_documents({"user": user_id})
     items = []
     for raw in raws:
         # With enrollment off, a course deleted from the LMS keeps its place in the list (so
         # pages and total agree), shown with its id only and, having no lectures, 0 percent.
-        course = courses.get(raw["course"]) or CourseInfo(raw["course"])
+        course_id = stored.read(raw, "course", stored.key, RECORDS)
+        course = courses.get(course_id) or CourseInfo(course_id)
         shown = present(raw, course, None, user_id)
         items.append({key: shown[key] for key in DASHBOARD_KEYS})
     return Page(items, page, limit, total)

@@ -10,6 +10,7 @@ from bson import ObjectId
 from mongoengine import BooleanField, DateTimeField, Document, IntField, signals
 from mongoengine.base import BaseField
 
+from . import stored
 from .lectures import LectureList, LectureListField
 from .rule import as_utc, now_ms, unique
 
@@ -31,6 +32,11 @@ STORED_NAMES = {
 }
 
 
+TIMES = ("completedAt", "lastAccessed", "createdAt", "updatedAt")
+COMPUTED = ("isCompleted", "completionPercentage")
+COLLECTION = "courseprogresses"
+
+
 class ProgressServiceRecord(Document):
     """One student's progress in one course (collection `courseprogresses`), with its save rule.
 
@@ -40,7 +46,7 @@ class ProgressServiceRecord(Document):
     """
 
     meta = {
-        "collection": "courseprogresses",
+        "collection": COLLECTION,
         # Documents written by Mongoose carry fields we do not declare.
         "strict": False,
         # Never bound to a connection: each mount reads and writes through its own database.
@@ -62,8 +68,14 @@ class ProgressServiceRecord(Document):
 
     @classmethod
     def from_stored(cls, raw):
-        """The record of a raw `courseprogresses` document."""
-        values = {name: raw[key] for key, name in STORED_NAMES.items() if key in raw}
+        """The record of a raw `courseprogresses` document (a time that is not one: absent).
+
+        The stored percentage and flag are not read: the save rule computes them anew (and
+        an Infinity there would not even load into an IntField).
+        """
+        values = {name: raw[key] for key, name in STORED_NAMES.items() if key in raw and key not in COMPUTED}
+        for key in TIMES:
+            values[STORED_NAMES[key]] = stored.read(raw, key, stored.moment, COLLECTION)
         values["lecture_progress"] = LectureList.from_stored(raw.get("lectureProgress"))
         record = cls(**values)
         record.read_state = (raw.get("__v"), raw.get("updatedAt"))

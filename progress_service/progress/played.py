@@ -92,9 +92,9 @@ def moves_position(son, at):
 
 # --- the same rules, as the database evaluates them ------------------------------------------
 # Operators used: $reduce, $filter, $map, $let, $concatArrays, $slice, $indexOfArray,
-# $arrayElemAt, $range, $mergeObjects, $ifNull, $cond, $min, $max (MongoDB 4.2+, and checked
-# on the embedded SecantusDB). Values from clients are always wrapped in $literal, so a string
-# id starting with "$" is never read as a field path.
+# $arrayElemAt, $range, $mergeObjects, $ifNull, $cond, $min, $max, $isArray, $isNumber
+# (MongoDB 4.4+, and checked on the embedded SecantusDB). Values from clients are always
+# wrapped in $literal, so a string id starting with "$" is never read as a field path.
 
 def _start(pair):
     return {"$arrayElemAt": [pair, 0]}
@@ -135,10 +135,25 @@ def _bounded(union, bound):
     return {"$let": {"vars": {"u": union}, "in": {"$cond": [{"$gt": [{"$size": "$$u"}, bound]}, closed, "$$u"]}}}
 
 
+def _finite(number):
+    """Expression: `number` is a finite number (not a bool; NaN sorts below every number)."""
+    return {"$and": [{"$isNumber": number}, {"$gt": [number, float("-inf")]}, {"$lt": [number, float("inf")]}]}
+
+
+def intervals_expression(stored):
+    """An expression of `intervals_of(stored)`: a stored value that is not a list is no intervals,
+    and an item that is not a [start, end] pair of finite numbers with start < end is ignored
+    (`$ifNull` would hand `$filter` a string: a 500 on hostile stored data, contract section 12).
+    `$and` stops at the first false, so `$size` only sees arrays."""
+    return {"$filter": {"input": {"$cond": [{"$isArray": stored}, stored, []]}, "as": "i", "cond": {"$and": [
+        {"$isArray": "$$i"}, {"$eq": [{"$size": "$$i"}, 2]}, _finite(_start("$$i")), _finite(_end("$$i")),
+        {"$lt": [_start("$$i"), _end("$$i")]}]}}}
+
+
 def merge_expression(stored, reported, bound=MAX_STORED):
     """An expression of `merge(stored, reported)`: `stored` an expression, `reported` values."""
     return {"$reduce": {"input": {"$literal": [list(pair) for pair in reported]},
-                        "initialValue": {"$ifNull": [stored, []]},
+                        "initialValue": intervals_expression(stored),
                         "in": _bounded(_inserted("$$value", "$$this"), bound)}}
 
 

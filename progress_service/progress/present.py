@@ -6,8 +6,11 @@ the same shape for the OpenAPI document; tests/test_openapi.py checks answers ag
 """
 from datetime import timezone
 
+from . import stored
 from .played import watched_seconds
 from .rule import as_utc, completion_percentage, entry_done, first_entries, unique
+
+RECORDS = "courseprogresses"
 
 # Integers up to 2^53 print as JavaScript prints them (30, not 30.0); larger ones as floats.
 SAFE_INTEGER = 2 ** 53
@@ -42,6 +45,11 @@ def oid(value):
     return None if value is None else str(value)
 
 
+def _time(raw, key):
+    """A record's time field, or None (a value that is not a time: absent, logged once)."""
+    return iso_time(stored.read(raw, key, stored.moment, RECORDS))
+
+
 def lecture_states(raw, lecture_ids, known=None):
     """(entries shown, completed count, resume) over the course's current lectures, in course order.
 
@@ -49,8 +57,7 @@ def lecture_states(raw, lecture_ids, known=None):
     `known`: each lecture's first entry, when the caller (a write) has it already.
     """
     if known is None:
-        stored = raw.get("lectureProgress")
-        known = first_entries(stored if isinstance(stored, list) else ())
+        known = first_entries(stored.read(raw, "lectureProgress", stored.array, RECORDS) or ())
     shown, completed = [], 0
     resume = first_open = latest = None
     append = shown.append
@@ -62,7 +69,9 @@ def lecture_states(raw, lecture_ids, known=None):
             if first_open is None:
                 first_open = (lecture, 0)
             continue
-        watch_time, watched = js_number(son.get("watchTime")), son.get("lastWatched")
+        # A value of the wrong type is absent, logged once (stored.py).
+        watch_time = js_number(stored.read(son, "watchTime", stored.seconds, RECORDS, raw, "lectureProgress.watchTime"))
+        watched = stored.read(son, "lastWatched", stored.moment, RECORDS, raw, "lectureProgress.lastWatched")
         done = entry_done(son)
         append({"lecture": str(lecture), "isCompleted": done, "watchTime": watch_time,
                 "lastWatched": iso_time(watched), "watchedSeconds": js_number(watched_seconds(son.get("played")))})
@@ -93,11 +102,11 @@ def present(raw, course, user, user_id, known=None):
         "isCompleted": done,
         "completionPercentage": percentage,
         "lectureProgress": shown,
-        "lastAccessed": iso_time(raw.get("lastAccessed")),
-        "createdAt": iso_time(raw.get("createdAt")),
-        "updatedAt": iso_time(raw.get("updatedAt")),
+        "lastAccessed": _time(raw, "lastAccessed"),
+        "createdAt": _time(raw, "createdAt"),
+        "updatedAt": _time(raw, "updatedAt"),
         # GET never writes: a course that became complete only because lectures were removed
         # shows no completion time until the next write sets one.
-        "completedAt": iso_time(raw.get("completedAt")) if done else None,
+        "completedAt": _time(raw, "completedAt") if done else None,
         "resume": resume,
     }

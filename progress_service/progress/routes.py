@@ -6,9 +6,10 @@ from flask import Blueprint, current_app, g, request, stream_with_context
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
-from . import auth, insights, roster, service
+from . import auth, insights, metrics, roster, service
 from .envelope import failure, register_error_handlers, success
 from .exceptions import InvalidInput
+from .openapi import SUFFIX as OPENAPI_SUFFIX, bp as openapi_bp
 from .schemas import (
     BatchUpdateSchema,
     CoursePathSchema,
@@ -21,6 +22,7 @@ from .schemas import (
 
 bp = Blueprint("progress", __name__)
 register_error_handlers(bp)
+metrics.instrument(bp)  # first: a request refused by a later hook (413) is counted too
 
 course_path = CoursePathSchema()
 lecture_path = LecturePathSchema()
@@ -34,8 +36,11 @@ MINIMAL = "return=minimal"
 
 
 def mount():
-    """The mount this request came in through (its blueprint name keys app.extensions)."""
-    return current_app.extensions["progress"][request.blueprint]
+    """The mount this request came in through (its blueprint name keys app.extensions; its
+    OpenAPI blueprint's name is that name and a suffix, which init_app keeps unambiguous)."""
+    mounts = current_app.extensions["progress"]
+    name = request.blueprint
+    return mounts[name] if name in mounts else mounts[name[: -len(OPENAPI_SUFFIX)]]
 
 
 def authenticated(view):
@@ -182,8 +187,10 @@ def limit_body():
 
 
 @bp.after_request
+@openapi_bp.after_request
 def our_headers(response):
-    """No caching or sniffing of progress responses; CORS for the allowed origins."""
+    """No caching or sniffing of any answer under the prefix (the OpenAPI document's too); CORS
+    for the allowed origins."""
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"
     if request.method == "OPTIONS" and "Allow" in response.headers:

@@ -15,6 +15,21 @@ def now_ms():
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
+def write_time(raw):
+    """A write's time: now, taken after the read of `raw` (the stored record, or None), and never
+    earlier than its stored updatedAt or lastAccessed (contract section 12).
+
+    So a record's versions, statement timestamps, updatedAt and lastAccessed never run
+    backwards, even when another machine whose clock runs ahead wrote it last.
+    """
+    now = now_ms()
+    for key in ("updatedAt", "lastAccessed") if raw is not None else ():
+        stored = as_utc(raw.get(key))
+        if isinstance(stored, datetime) and stored > now:
+            now = stored
+    return now
+
+
 def as_utc(value):
     """Naive datetimes from the driver are UTC (a host connection may not be tz_aware)."""
     if isinstance(value, datetime) and value.tzinfo is None:
@@ -32,13 +47,15 @@ def completion_percentage(completed, total):
 
 
 def is_entry(son):
-    """A stored lecture entry we can read (a migration may have left nulls in the list)."""
-    return isinstance(son, dict)
+    """A stored lecture entry we can read: a migration may have left nulls in the list, or an
+    entry whose `lecture` is an object or a list (which names no lecture)."""
+    return isinstance(son, dict) and not isinstance(son.get("lecture"), (dict, list))
 
 
 def entry_done(son):
-    """The stored flag of an entry; missing or null is not completed."""
-    return bool(son.get("isCompleted", False))
+    """The stored flag of an entry: only `true` is completed (missing, null, or anything else is
+    not, as the summary's pipeline counts it)."""
+    return son.get("isCompleted") is True
 
 
 def first_entries(sons):

@@ -6,7 +6,6 @@ retry: the rule computes from what this attempt read, so a write that lost a rac
 from a fresh read rather than stored stale. The one exception is a position-only update
 with a minimal answer, which needs no read (store.record_position).
 """
-import logging
 import random
 import time
 from dataclasses import dataclass
@@ -14,10 +13,8 @@ from dataclasses import dataclass
 from . import figures, played, signals, store, watching
 from .exceptions import Conflict, Forbidden, InvalidInput, NotFound
 from .models import ProgressServiceRecord
-from .rule import entry_done, now_ms
+from .rule import entry_done, now_ms, write_time
 from .present import present
-
-log = logging.getLogger("progress_service")
 
 MAX_ATTEMPTS = 30
 ADMIN = "admin"
@@ -139,14 +136,16 @@ def _backoff(attempt):
     time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** attempt)))
 
 
-def _load(records, user_id, course, create, now):
-    """The stored record as a ProgressServiceRecord, or a new one when `create`, else 404."""
+def _load(records, user_id, course, create):
+    """(record, this write's time): the stored record as a ProgressServiceRecord, or a new one
+    when `create`, else 404; the time is taken after the read, never before the stored one."""
     raw = store.find(records, user_id, course.id)
+    now = write_time(raw)
     if raw is not None:
-        return ProgressServiceRecord.from_stored(raw)
+        return ProgressServiceRecord.from_stored(raw), now
     if not create:
         raise NotFound(RECORD_NOT_FOUND)
-    return ProgressServiceRecord.new(user_id, course.id, now)
+    return ProgressServiceRecord.new(user_id, course.id, now), now
 
 
 @dataclass
@@ -159,20 +158,21 @@ class Write:
     was_percentage: int
     was_completed: bool
     now: object
+    watched: frozenset = frozenset()
 
 
-def write(mount, user_id, course, change, create=False, legacy_first=False):
+def write(mount, user_id, course, change, create=False, legacy_first=False, watched=frozenset()):
     """Apply `change(lectures, indexes, now)` in one conditional write, retrying lost races.
 
     `create`: a missing record is created (all lectures not completed) and then changed,
-    unless `legacy_first`, which stores it unchanged as the original LMS did.
+    unless `legacy_first`, which stores it unchanged as the original LMS did. `watched`: the
+    lectures only watching can complete in this write (counted apart from explicit completions).
     """
     mount.database.indexes.require_unique()
     records = mount.database.records_for_write()
     lecture_ids = course.current
     for attempt in range(MAX_ATTEMPTS):
-        now = now_ms()
-        record = _load(records, user_id, course, create, now)
+        record, now = _load(records, user_id, course, create)
         lectures = record.lecture_progress
         was_percentage, was_completed = (0, False) if record.is_new else lectures.completion(lecture_ids)
         if not was_completed:
@@ -184,12 +184,16 @@ def write(mount, user_id, course, change, create=False, legacy_first=False):
             change(lectures, indexes, now)
         record.last_accessed = record.updated_at = now
         store.apply_rule(record)
-        done = Write(record, course, lectures.newly_completed(lecture_ids), was_percentage, was_completed, now)
+        done = Write(record, course, lectures.newly_completed(lecture_ids), was_percentage, was_completed, now,
+                     frozenset(watched))
         if _store(mount, records, done):
             figures.record_written(mount, done)
             _announce(done)
+            mount.metrics.write_stored(done)
             return done
+        mount.metrics.write_retried()
         _backoff(attempt)
+    mount.metrics.write_given_up()
     raise Conflict("The record is being changed by other requests; retry", headers={"Retry-After": "1"})
 
 
@@ -206,22 +210,9 @@ def _announce(done):
     record = done.record
     ids = {"user_id": record.user, "course_id": record.course, "progress": record}
     for lecture in done.completed_lectures:
-        _send(signals.lecture_completed, lecture_id=lecture, **ids)
+        signals.send(signals.lecture_completed, lecture_id=lecture, **ids)
     if record.is_completed and not done.was_completed:
-        _send(signals.course_completed, **ids)
-
-
-def _send(signal, **kwargs):
-    """Send an event; a failing receiver is logged, never turned into a failed request.
-
-    The write is already stored: answering 500 would make the client retry a change that
-    succeeded, and the host's bug is theirs to see in the log.
-    """
-    for receiver in signal.receivers_for(None):
-        try:
-            receiver(None, **kwargs)
-        except Exception:  # noqa: BLE001  (any receiver bug)
-            log.exception("a receiver of %s failed", signal.name)
+        signals.send(signals.course_completed, **ids)
 
 
 def _set_lecture(lectures, index, change, now):
@@ -244,8 +235,14 @@ def _set_lecture(lectures, index, change, now):
         lectures.set(index, "positionAt", change.at)
 
 
+def unflagged(changes):
+    """The lectures the client sent no flag for: if the write completes one, watching did."""
+    return frozenset(change.lecture for change in changes if change.is_completed is None)
+
+
 def mark_lecture(mount, user_id, course_id, change, minimal=False):
     """PATCH one lecture; creates the record on first use and applies the change."""
+    watched = unflagged([change])
     resolved = False
     if minimal and change.is_completed is None:
         change = _record_position(mount, user_id, course_id, change)
@@ -261,7 +258,8 @@ def mark_lecture(mount, user_id, course_id, change, minimal=False):
     def apply(lectures, indexes, now):
         _set_lecture(lectures, indexes[change.lecture], change, now)
 
-    done = write(mount, user_id, course, apply, create=True, legacy_first=mount.settings.legacy_first_patch)
+    done = write(mount, user_id, course, apply, create=True, legacy_first=mount.settings.legacy_first_patch,
+                 watched=watched)
     return _answer_write(mount, done, user_id, caller, minimal)
 
 
@@ -305,13 +303,14 @@ def mark_lectures(mount, user_id, course_id, changes, minimal=False):
     foreign = require_lectures(course, [c.lecture for c in changes])
     if foreign:
         raise InvalidInput(NOT_IN_COURSE, errors={"lectures": {str(i): {"lecture": [NOT_IN_COURSE]} for i in foreign}})
+    watched = unflagged(changes)
     changes = watching.resolve_flags(mount, changes)
 
     def apply(lectures, indexes, now):
         for change in changes:
             _set_lecture(lectures, indexes[change.lecture], change, now)
 
-    done = write(mount, user_id, course, apply, create=True)
+    done = write(mount, user_id, course, apply, create=True, watched=watched)
     return _answer_write(mount, done, user_id, caller, minimal)
 
 
@@ -351,6 +350,6 @@ def reset_course(mount, user_id, course_id, minimal=False):
     done = write(mount, user_id, course, apply)
     if changed.get("any"):
         record = done.record
-        _send(signals.progress_reset, user_id=record.user, course_id=record.course, progress=record)
+        signals.send(signals.progress_reset, user_id=record.user, course_id=record.course, progress=record)
     return _answer_write(mount, done, user_id, caller, minimal, RESET_MESSAGE)
 

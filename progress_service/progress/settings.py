@@ -6,6 +6,7 @@ keys are signin.py's, read only by a mount that uses a JWT.
 """
 from dataclasses import dataclass
 from fractions import Fraction
+from urllib.parse import urlsplit
 
 DEFAULT_PREFIX = "/api/v1/progress"
 DEFAULTS = {
@@ -120,6 +121,9 @@ def xapi_settings(get):
     endpoint = (get("PROGRESS_XAPI_ENDPOINT") or "").strip()
     if not endpoint:
         return None
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"PROGRESS_XAPI_ENDPOINT must be an http:// or https:// URL, not {endpoint!r}")
     homepage = (get("PROGRESS_XAPI_HOMEPAGE") or "").strip().rstrip("/")
     if not homepage:
         raise ValueError("PROGRESS_XAPI_HOMEPAGE is required with PROGRESS_XAPI_ENDPOINT: "

@@ -112,13 +112,16 @@ def _position_update(user_id, course_id, change, now):
     """(filter, update) of the position-only update (contract section 2): no read, one atomic
     write of the lecture's first entry and the record's times, with one more __v, so a
     concurrent versioned write notices it. It matches nothing (the caller takes the full path)
-    when there is no record yet, no entry for the lecture, or no numeric __v to increment.
+    when there is no record yet, no entry for the lecture, no numeric __v to increment, or a
+    stored time later than `now` (another machine's clock runs ahead: the full path keeps times
+    from running backwards, contract section 12).
 
     A plain position is two $set paths on the entry; played intervals or an `at` make it a
     pipeline, which merges and orders them in the database (played.position_pipeline).
     """
     condition = {"user": user_id, "course": course_id, "lectureProgress.lecture": change.lecture,
-                 "__v": {"$type": "number"}}
+                 "__v": {"$type": "number"},
+                 "updatedAt": {"$not": {"$gt": now}}, "lastAccessed": {"$not": {"$gt": now}}}
     if change.played or change.at is not None:
         return condition, played.position_pipeline(change, now)
     return condition, {

@@ -18,10 +18,14 @@ import hashlib
 from collections import Counter
 
 import bson
+from bson.binary import UuidRepresentation
+from bson.codec_options import CodecOptions
 
 from .rule import completion_percentage, entry_done, first_entries, unique
 
 NOT_STARTED, IN_PROGRESS, COMPLETED = "not_started", "in_progress", "completed"
+# Lecture ids may be a host's UUIDs, which BSON encodes only with a representation named.
+HASHED = CodecOptions(uuid_representation=UuidRepresentation.STANDARD)
 STATUSES = (NOT_STARTED, IN_PROGRESS, COMPLETED)
 
 
@@ -32,7 +36,7 @@ def lecture_list(lecture_ids):
 
 def list_hash(lectures):
     """A digest of a lecture list (order included): what the figures were computed over."""
-    return hashlib.sha1(bson.encode({"l": list(lectures)})).hexdigest()
+    return hashlib.sha1(bson.encode({"l": list(lectures)}, codec_options=HASHED)).hexdigest()
 
 
 def bits_of(entries, lectures):

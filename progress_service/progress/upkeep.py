@@ -389,7 +389,7 @@ def _rebuilt(mount, course_id, document):
 
 def rebuild(mount, course):
     """Build the course's figures anew from its records, to the end; the ready document."""
-    mount.database.ensure_indexes()  # the windows read by (course, createdAt) and (course, updatedAt)
+    mount.database.ensure_indexes(wait=None)  # its windows read by (course, createdAt), (course, updatedAt)
     ensure_indexes(mount.figures)
     lectures = tally.lecture_list(course.current)
     kept = mount.figures

@@ -10,6 +10,8 @@ that seeking to the end completes nothing.
 from dataclasses import replace
 from fractions import Fraction
 
+from .stored import seconds
+
 POSITION, WATCHED = "position", "watched"
 
 
@@ -29,10 +31,10 @@ def whole_ms(seconds):
 
 def needed_ms(complete_at, duration):
     """The watched milliseconds that complete a lecture of `duration` seconds, or None when
-    watching cannot complete it (off, or no positive duration)."""
-    if complete_at is None or not isinstance(duration, (int, float)) or isinstance(duration, bool):
-        return None
-    if not duration > 0 or duration != duration:
+    watching cannot complete it (off, or no finite positive duration: a host's Infinity, as
+    browsers report a live stream, or NaN, completes nothing)."""
+    duration = seconds(duration)
+    if complete_at is None or not duration:
         return None
     return whole_ms(complete_at * exact(duration))
 

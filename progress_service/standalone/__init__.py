@@ -1,9 +1,9 @@
 """The standalone app: `gunicorn wsgi:app`, `make run`, and the `flask --app wsgi progress` CLI.
 
 It mounts the extension (progress_service.progress) and adds what only an app of its own
-needs: settings from the environment, /healthz and /readyz, the /docs page, the player
-module and its demo page (/player/), JSON request logs, JSON errors everywhere, and the
-operators' commands. A host LMS uses none of this.
+needs: settings from the environment, /healthz and /readyz, /metrics, the /docs page, the
+player module and its demo page (/player/), JSON request logs, JSON errors everywhere, and
+the operators' commands. A host LMS uses none of this.
 """
 import logging
 
@@ -11,7 +11,7 @@ from flask import Flask
 
 from ..progress import Progress
 from ..progress.envelope import register_error_handlers
-from . import config as settings
+from . import config as settings, metrics
 from .logs import register_request_logging
 
 log = logging.getLogger("progress_service")
@@ -23,6 +23,7 @@ def create_app(config=None):
     load_config(app, config)
     register_extensions(app)
     register_health(app)
+    register_metrics(app)
     register_docs(app)
     register_player(app)
     register_errorhandlers(app)
@@ -46,8 +47,14 @@ def load_config(app, overrides):
 
 
 def register_extensions(app):
-    """Mount the progress feature on our own app."""
-    Progress(app)
+    """Mount the progress feature on our own app, counting into the app's own metrics registry."""
+    Progress(app, metrics=metrics.registry(app))
+
+
+def register_metrics(app):
+    """GET /metrics for Prometheus, unless PROGRESS_METRICS=off (then it is a JSON 404)."""
+    if metrics.registry(app) is not None:
+        app.register_blueprint(metrics.bp)
 
 
 def register_health(app):

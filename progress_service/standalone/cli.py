@@ -1,4 +1,5 @@
-"""`flask --app wsgi progress ...`: tokens, demo data and indexes for operators and QA."""
+"""`flask --app wsgi progress ...`: tokens, demo data, indexes, xAPI and a person's data, for
+operators and QA."""
 import json
 import shlex
 from datetime import timedelta
@@ -62,11 +63,16 @@ def _token(user_id, expires):
               help="Lifetime in seconds.")
 def token_command(user_id, expires):
     """Print a JWT for USER_ID (an id as the mount's catalog reads it: 24 hex digits by default)."""
-    try:
-        mount_of(current_app).parse_id(user_id)
-    except ValueError as exc:
-        raise click.BadParameter(f"not a user id of this service: {exc}", param_hint="USER_ID") from exc
+    given_id(user_id, "USER_ID")
     click.echo(_token(user_id, expires))
+
+
+def given_id(text, hint):
+    """An id given on the command line, as the mount's catalog reads ids (its parse_id)."""
+    try:
+        return mount_of(current_app).parse_id(text)
+    except ValueError as exc:
+        raise click.BadParameter(f"not an id of this service: {exc}", param_hint=hint) from exc
 
 
 # seed-demo's keys as the QA curl scripts (scripts/qa/) read them from the environment.
@@ -135,9 +141,9 @@ def seed_demo_command(lectures, output):
 def ensure_indexes_command():
     """Create the courseprogresses indexes (unique user+course, dashboard, instructor views)."""
     database = mount_of(current_app).database
-    database.ensure_indexes()
+    database.ensure_indexes(wait=None)  # an operator waits for the build, however long
     if database.indexes.problem:
-        raise click.ClickException(database.indexes.problem)
+        raise click.ClickException(database.indexes.problem.detail)
     click.echo("indexes ensured on courseprogresses")
 
 
@@ -171,18 +177,43 @@ def xapi_retry_command():
     click.echo(json.dumps({"retried": retried, **status}))
 
 
+# --- a person's data (contract section 13) -------------------------------------------------
+
+@progress_cli.command("export-user")
+@click.argument("user_id")
+@needs_database
+def export_user_command(user_id):
+    """Print USER_ID's progress records and their statements still waiting for the LRS, as JSON."""
+    click.echo(json.dumps(mount_of(current_app).export_user(given_id(user_id, "USER_ID")), indent=2))
+
+
+def _erased_line(erased):
+    """The one line an erase prints: counts only, nothing about the person."""
+    return f"erased {erased.records} progress records and {erased.statements} statements waiting for the LRS"
+
+
+@progress_cli.command("erase-user")
+@click.argument("user_id")
+@needs_database
+def erase_user_command(user_id):
+    """Delete USER_ID's progress records and their waiting statements (running again is harmless)."""
+    click.echo(_erased_line(mount_of(current_app).erase_user(given_id(user_id, "USER_ID"))))
+
+
+@progress_cli.command("erase-course")
+@click.argument("course_id")
+@needs_database
+def erase_course_command(course_id):
+    """Delete COURSE_ID's progress records and their waiting statements (running again is harmless)."""
+    click.echo(_erased_line(mount_of(current_app).erase_course(given_id(course_id, "COURSE_ID"))))
+
+
 @progress_cli.command("rebuild-summaries")
 @click.option("--course", "course", default=None, metavar="ID",
               help="Only this course; default every course with records or figures.")
 @needs_database
 def rebuild_summaries_command(course):
     """Count the instructors' figures anew from the records (writes go on meanwhile)."""
-    mount = mount_of(current_app)
-    course_id = None
-    if course is not None:
-        try:
-            course_id = mount.parse_id(course)
-        except ValueError as exc:
-            raise click.BadParameter(f"not a course id of this LMS: {course!r}", param_hint="--course") from exc
-    for report in upkeep.rebuild_summaries(mount, course_id):
+    course_id = None if course is None else given_id(course, "--course")
+    for report in upkeep.rebuild_summaries(mount_of(current_app), course_id):
         click.echo(json.dumps(report))

@@ -43,6 +43,7 @@ def from_env(environ=None):
         "PROGRESS_COMPLETE_BY": env.get("PROGRESS_COMPLETE_BY", DEFAULTS["PROGRESS_COMPLETE_BY"]),
         "PROGRESS_VAR_DIR": env.get("PROGRESS_VAR_DIR", "var"),
         "MONGODB_WRITE_CONCERN": env.get("MONGODB_WRITE_CONCERN", "majority"),
+        "PROGRESS_METRICS": flag(env.get("PROGRESS_METRICS", "on")),
     }
     config.update({key: env[key] for key in OPTIONAL if env.get(key)})
     return config
