@@ -4,16 +4,18 @@
     .venv/bin/python -m bench.run --ours bench.reference_app:app   # self-test of the harness
 
 Starts a SecantusDB in a temporary directory, seeds it in the original LMS's shape (1,000
-records on courses of 10, 200 and 1,000 lectures, later 100,000), serves both apps with
-gunicorn (2 sync workers each) and drives them with wrk, alternating between them. Per app
-and scenario: requests/s and p50/p99 latency (wrk), CPU per request of the gunicorn workers
-(/proc; the database's CPU is reported apart), MongoDB commands per request and reply bytes
+records on courses of 10, 200 and 1,000 lectures, later 100,000 on one course), serves both
+apps with gunicorn (2 sync workers each) and drives them with wrk, alternating between them.
+Per app and scenario: requests/s and p50/p99 latency (wrk), CPU per request of the gunicorn
+workers and of the database (/proc), MongoDB commands per request, their time and reply bytes
 (the hooks in bench/gunicorn_bench.py) and peak worker RSS. Scenarios, in this order: GET and
-PATCH at 10 and 200 lectures, position-only heartbeats, the xAPI sender on and off, 16 writers on one record (lost
-updates), metrics on and off (GET and PATCH at 10 lectures), GET and PATCH at 1,000 lectures, POST complete/reset at 1,000, GET on courses with
-100,000 and 10 enrolled students; 16 writers on different records served by one threaded
-process against one sync worker (on a database of its own); last GET/PATCH among 100,000
-records. Prints a table, writes bench/results.json (docs/performance.md: the method).
+PATCH at 10 and 200 lectures, position-only heartbeats, the xAPI sender on and off, the
+metrics on and off, 16 writers on one record (lost updates), GET and PATCH at 1,000
+lectures, POST complete/reset at 1,000, GET on courses with 100,000 and 10 enrolled
+students; the instructor's views and the dashboard (bench/instructor.py); 16 writers on
+different records served by one threaded process against one sync worker (on a database of
+its own); last GET/PATCH among 100,000 records and the CSV export of 100,000 students. Prints
+a table and every target with its value, writes bench/results.json (docs/performance.md).
 """
 import argparse
 import http.client
