@@ -53,12 +53,14 @@ from datetime import datetime, timezone
 from pymongo import InsertOne, UpdateOne
 from pymongo.errors import BulkWriteError, PyMongoError
 
-from . import tally
+from . import stored, tally
+from .rule import is_entry
 from .store import is_number
 
 log = logging.getLogger("progress_service")
 
 COLLECTION = "courseprogressfigures"
+RECORDS = "courseprogresses"
 # Stands for a missing or unusable time in the sortable fields (it sorts first, as null
 # would); shown as null.
 NO_TIME = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -102,9 +104,11 @@ def record_state(bits, total, *, course, user, version, updated_at, created_at, 
 
 
 def state_of_stored(raw, lectures):
-    """A record's document computed from the raw stored record, over `lectures`."""
+    """A record's document computed from the raw stored record, over `lectures` (a user that is
+    not an id is kept as none)."""
     return record_state(tally.bits_of_stored(raw, lectures), len(lectures), course=raw.get("course"),
-                        user=raw.get("user"), version=raw.get("__v"), updated_at=raw.get("updatedAt"),
+                        user=stored.read(raw, "user", stored.key, RECORDS), version=raw.get("__v"),
+                        updated_at=raw.get("updatedAt"),
                         created_at=raw.get("createdAt"), last_accessed=raw.get("lastAccessed"),
                         completed_at=raw.get("completedAt"))
 
@@ -171,7 +175,10 @@ def _bits_before(lectures, current, after):
     first = lectures.first_indexes()
     position_of = {lecture: position for position, lecture in enumerate(current)}
     for index, was in lectures.flags_before.items():
-        lecture = lectures.sons[index].get("lecture")
+        son = lectures.sons[index]
+        if not is_entry(son):
+            continue  # an entry whose lecture is not an id names no lecture
+        lecture = son.get("lecture")
         position = position_of.get(lecture)
         if position is None or first.get(lecture) != index:
             continue

@@ -115,7 +115,7 @@ def students(mount, user_id, course_id, query):
     base = _filter(kept.key, query, total)
     documents = _documents(collection, base, query, query.limit + 1)
     more, documents = len(documents) > query.limit, documents[:query.limit]
-    users = mount.catalog.users({document["user"] for document in documents}) if documents else {}
+    users = _users(mount, documents)
     items = [_item(document, users.get(document["user"]), total) for document in documents]
     following = None
     if more:
@@ -125,6 +125,12 @@ def students(mount, user_id, course_id, query):
     page = None if query.after is not None else query.page or 1
     return StudentsPage(items, page, query.limit, tally.count_with_status(counts, query.status), following,
                         kept.as_of)
+
+
+def _users(mount, documents):
+    """The users of some record documents, by id (a record whose user is not an id has none)."""
+    ids = {document["user"] for document in documents} - {None}
+    return mount.catalog.users(ids) if ids else {}
 
 
 def _item(document, user, total):
@@ -191,7 +197,7 @@ def export(mount, user_id, course_id):
 
 def _lines(mount, batch, lectures):
     """The CSV lines of a batch of record documents (their users read at once)."""
-    users = mount.catalog.users({document["user"] for document in batch})
+    users = _users(mount, batch)
     lines = []
     for document in batch:
         item = _item(document, users.get(document["user"]), len(lectures))
