@@ -16,9 +16,8 @@ import bson
 import pymongo
 
 from progress_service import create_app
-from progress_service import db as progress_db
-from tests.serving import Lms
-from tests.support import PREFIX, SECRET, EmbeddedServer, make_token
+from progress_service.progress import mount_of
+from tests.support import PREFIX, SECRET, EmbeddedServer, Lms, make_token
 
 BSON_LIMIT = 16 * 1024 * 1024
 BATCH = 200
@@ -94,7 +93,7 @@ def main():
             for size in args.sizes.split(","):
                 rows.append(measure(app.test_client(), lms, int(size), args.students, args.repeat))
                 print(rows[-1], flush=True)
-            progress_db.reset(app.extensions["progress"].db_alias)
+            mount_of(app).database.close()
         finally:
             server.stop()
     columns = list(rows[0])

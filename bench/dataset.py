@@ -10,10 +10,11 @@ Enrollment (contract section 8): the 200- and 1,000-lecture courses list their s
 first) and 10, and a control lists 10 but is as large as the first (a 100,000-id list nobody
 reads); the 10-lecture courses and the writers' course keep no list, so they are open to
 every signed-in user. The callers come first in the long list because SecantusDB's `$in`
-scans it in Python up to the first match: about 40 ms a query first, 0.3-0.5 s last. The 10-lecture courses are open because the 100k phase puts
-10,000 students on each: SecantusDB evaluates `$in` in Python, about 5 microseconds per
-element scanned (60 ms a query over 10,000), which would turn the 1k-vs-100k latency ratio
-into a measure of the embedded database's array scan instead of the record count. Both apps
+scans it in Python up to the first match: about 40 ms a query first, 0.3-0.5 s last. The
+10-lecture courses are open because the 100k phase puts 100,000 students on the first:
+SecantusDB evaluates `$in` in Python, about 5 microseconds per element scanned (60 ms a
+query over 10,000), which would turn the 1k-vs-100k latency ratio into a measure of the
+embedded database's array scan instead of the record count. Both apps
 send the same course query either way and get the same reply, so their CPU does not depend
 on it.
 """
@@ -26,8 +27,9 @@ import jwt
 from bson import ObjectId
 
 BATCH = 2000               # insert_many batch size
-SMALL_COURSES = 10         # 10-lecture courses: 100k records = 10k users x 10 courses
+SMALL_COURSES = 10         # 10-lecture courses (the 1k phase: 100 records each)
 SMALL_LECTURES = 10
+EXPORT_COURSE = 0          # the 10-lecture course the 100k phase grows (the export's)
 BIG_LECTURES = 200
 HUGE_LECTURES = 1000       # the largest course size documented for the student endpoints
 HUGE_RECORDS = 200         # users 0..199 have a record on the 1,000-lecture course (GET/PATCH)
@@ -39,6 +41,14 @@ CROWD = 100_000            # students enrolled in the enrollment scenario's big 
 FEW = 10                   # ... and in its small one
 ENROLLMENT_CALLERS = 10    # users enrolled in both, each with a record on both
 COMPLETE_AT = 0.9          # the service's default PROGRESS_COMPLETE_AT
+# The instructor's views (contract section 15): two courses of 200 lectures whose records hold
+# every entry, with 100 and 10,000 students; twin 10-lecture courses with the 1k phase's
+# users' records, one whose figures are kept and one whose are not; two students whose
+# dashboards list 10 and 1,000 courses.
+SUMMARY_LECTURES = 200
+SUMMARY_STUDENTS = {"100": 100, "10k": 10_000}
+TWINS = ("on", "off")
+DASHBOARD_COURSES = {"10": 10, "1000": 1000}
 EPOCH = datetime(2026, 1, 5, 8, 0, 0)
 PASSWORD = "$2a$10$" + "x" * 53  # bcrypt-shaped, as the LMS stores it: never in a response
 
@@ -57,6 +67,9 @@ class Dataset:
     heavy_course: dict = None                          # the same, and 100,000 ids in another list
     callers: list = field(default_factory=list)        # ObjectIds of the enrollment callers
     instructor: object = None
+    summary_courses: dict = field(default_factory=dict)  # "100", "10k": 200 lectures, every entry
+    twin_courses: dict = field(default_factory=dict)     # "on", "off": figures kept or not
+    dashboard_users: dict = field(default_factory=dict)  # "10", "1000": courses with a record
     small_pairs: list = field(default_factory=list)    # (user number, course index) with a record
 
     def token(self, user_id, lifetime=6 * 3600):
@@ -111,9 +124,10 @@ def _insert_user(db, name, role):
     return db.users.insert_one(doc).inserted_id
 
 
-def insert_students(db, count):
+def insert_students(db, count, first=0):
+    """`count` students, numbered from `first` (names and emails are unique by number)."""
     docs = [{"_id": ObjectId(), "name": f"Student {i}", "email": f"student{i}@example.test",
-             "password": PASSWORD, "role": "student"} for i in range(count)]
+             "password": PASSWORD, "role": "student"} for i in range(first, first + count)]
     for start in range(0, count, BATCH):
         db.users.insert_many(docs[start:start + BATCH], ordered=False)
     return [doc["_id"] for doc in docs]
@@ -153,13 +167,70 @@ def seed_base_records(db, data, rng, huge_records=HUGE_RECORDS):
          for course in (data.crowd_course, data.few_course, data.heavy_course)])
 
 
+def seed_instructor_views(db, data, rng):
+    """The courses and students of the instructor's views and the dashboard (see SUMMARY_*,
+    TWINS, DASHBOARD_COURSES). Open courses (no enrollment list), like the 10-lecture ones:
+    the instructor's views never ask about enrollment, and a 10,000-id list would make the
+    embedded database's reading of the course document grow with the students."""
+    for label, students in SUMMARY_STUDENTS.items():
+        course = insert_course(db, f"Summary of {label}", SUMMARY_LECTURES, data.instructor)
+        insert_records(db, data, [(u, course) for u in range(students)], rng,
+                       f"summary {label}", batch=200, every_lecture=True)
+        data.summary_courses[label] = course
+    # Some students of the small one finished and some never started, for the list's filters.
+    course = data.summary_courses["100"]
+    for users, done in ((data.users[:10], True), (data.users[10:20], False)):
+        db.courseprogresses.update_many(
+            {"course": course["_id"], "user": {"$in": users}},
+            {"$set": {"lectureProgress.$[].isCompleted": done, "completionPercentage": 100 if done else 0,
+                      "isCompleted": done}})
+    for twin in TWINS:
+        course = insert_course(db, f"Twin, figures {twin}", SMALL_LECTURES, data.instructor)
+        insert_records(db, data, [(u, course) for u in range(BASE_USERS)], rng, f"twin {twin}")
+        data.twin_courses[twin] = course
+    most = max(DASHBOARD_COURSES.values())
+    for label in DASHBOARD_COURSES:
+        data.dashboard_users[label] = new_user(db, f"Dashboard student of {label}")
+    courses = insert_courses(db, "Dashboard course", most, SMALL_LECTURES, data.instructor,
+                             enrolled=list(data.dashboard_users.values()))
+    db.courseprogresses.insert_many(
+        [progress_record(user, course, rng) for label, user in data.dashboard_users.items()
+         for course in courses[:DASHBOARD_COURSES[label]]])
+
+
+def remove_instructor_records(db, data):
+    """The records seed_instructor_views inserted (their courses and users stay)."""
+    courses = [course["_id"] for course in (*data.summary_courses.values(), *data.twin_courses.values())]
+    db.courseprogresses.delete_many({"course": {"$in": courses}})
+    db.courseprogresses.delete_many({"user": {"$in": list(data.dashboard_users.values())}})
+
+
+def insert_courses(db, title, count, lecture_count, instructor, enrolled=None):
+    """`count` courses of `lecture_count` lectures each, in a few batched commands."""
+    courses, lectures = [], []
+    for number in range(count):
+        ids = [ObjectId() for _ in range(lecture_count)]
+        lectures += [{"_id": lecture, "title": f"{title} {number}, part {i + 1}", "order": i + 1,
+                      "duration": lecture_duration(i)} for i, lecture in enumerate(ids)]
+        courses.append({"_id": ObjectId(), "title": f"{title} {number}", "thumbnail": None,
+                        "instructor": instructor, "lectures": ids,
+                        **({"enrolledStudents": list(enrolled)} if enrolled is not None else {})})
+    for start in range(0, len(lectures), BATCH):
+        db.lectures.insert_many(lectures[start:start + BATCH])
+    db.courses.insert_many(courses)
+    return [{"_id": course["_id"], "lectures": course["lectures"],
+             "durations": {lecture: lecture_duration(i) for i, lecture in enumerate(course["lectures"])}}
+            for course in courses]
+
+
 def grow_small_records(db, data, total, rng):
-    """Add records on the 10-lecture courses until there are `total` of them (every user, every course)."""
-    if total > len(data.users) * SMALL_COURSES:
-        raise ValueError(f"{total} records need {total // SMALL_COURSES} users")
+    """The 100k phase: records on the first 10-lecture course (EXPORT_COURSE) until it has
+    `total`, one per user: the collection then holds that many records and more, and the
+    instructor's export has that many students to stream."""
+    if total > len(data.users):
+        data.users += insert_students(db, total - len(data.users), first=len(data.users))
     existing = set(data.small_pairs)
-    pairs = [(u, c) for u in range(len(data.users)) for c in range(SMALL_COURSES)
-             if (u, c) not in existing][:total - len(existing)]
+    pairs = [(u, EXPORT_COURSE) for u in range(total) if (u, EXPORT_COURSE) not in existing]
     _insert_small(db, data, pairs, rng)
     data.small_pairs += pairs
 
@@ -168,11 +239,12 @@ def _insert_small(db, data, pairs, rng):
     insert_records(db, data, [(u, data.small_courses[c]) for u, c in pairs], rng, "10-lecture")
 
 
-def insert_records(db, data, pairs, rng, label, batch=BATCH):
+def insert_records(db, data, pairs, rng, label, batch=BATCH, every_lecture=False):
     """insert_many in batches (SecantusDB takes a few thousand documents a second), with progress."""
     started = time.monotonic()
     for start in range(0, len(pairs), batch):
-        docs = [progress_record(data.users[u], course, rng) for u, course in pairs[start:start + batch]]
+        docs = [progress_record(data.users[u], course, rng, every_lecture)
+                for u, course in pairs[start:start + batch]]
         db.courseprogresses.insert_many(docs, ordered=False)
         done = start + len(docs)
         if len(pairs) > BATCH:
@@ -180,11 +252,12 @@ def insert_records(db, data, pairs, rng, label, batch=BATCH):
             print(f"    {label} records: {done:,}/{len(pairs):,} ({rate:,.0f}/s)", flush=True)
 
 
-def progress_record(user_id, course, rng):
+def progress_record(user_id, course, rng, every_lecture=False):
     """A record as Mongoose saved it: some lectures done, some watched, `__v` > 0 or not."""
     lectures = course["lectures"]
-    # One in twenty was created before the course's last lecture was added.
-    known = lectures[:-1] if rng.random() < 0.05 else lectures
+    # One in twenty was created before the course's last lecture was added (unless
+    # `every_lecture`: then each record holds an entry for each lecture).
+    known = lectures[:-1] if rng.random() < 0.05 and not every_lecture else lectures
     created = EPOCH + timedelta(milliseconds=rng.randrange(90 * 86_400_000))
     entries = [_entry(lecture, created, rng) for lecture in known]
     done = sum(1 for entry in entries if entry["isCompleted"])
@@ -340,6 +413,15 @@ def spread_lists(data, rng, count=2000):
     gets = [get_line(data, u, c) for u, c in picks]
     patches = [patch_line(data, u, c, rng.choice(c["lectures"]), rng.random() < 0.5) for u, c in picks]
     return gets, patches
+
+
+def flipping_lines(data, course, count, first=0):
+    """For wrk's writer mode, `count` writers on different records of `course`: writer i
+    PATCHes lecture i of the 1k-phase user first+i's record, its flag alternating (every PATCH
+    after a writer's first flips a flag)."""
+    lectures = course["lectures"]
+    return [f"PATCH\t/api/v1/progress/{course['_id']}/lectures/{lectures[i % len(lectures)]}\t"
+            f"{data.token(data.users[first + i])}\t" for i in range(count)]
 
 
 def writer_lines(data, user_id):

@@ -125,6 +125,19 @@ def post_fork(server, worker):
     """Register the listener before the worker imports the app and builds its MongoClient."""
     monitoring.register(CommandCounter())
     threading.Thread(target=_flusher, args=(_stats_path(worker.pid),), daemon=True).start()
+    if os.environ.get("BENCH_FIGURES_OFF"):
+        keep_no_figures()
+
+
+def keep_no_figures():
+    """A measuring switch, for this benchmark only: the service as it would be without the
+    instructor's kept figures (a write stores the record and leaves the figures alone), so
+    that bench.instructor can say what keeping them costs a write."""
+    from progress_service.progress import figures
+    if not callable(getattr(figures, "record_written", None)):
+        raise RuntimeError("progress_service.progress.figures.record_written is gone: update "
+                           "bench/gunicorn_bench.py's keep_no_figures")
+    figures.record_written = lambda mount, done: None
 
 
 def pre_request(worker, req):

@@ -1,11 +1,35 @@
-"""The results: headline figures (ours relative to the reference), a table, bench/results.json."""
+"""The results: headline figures (ours relative to the reference), a table, bench/results.json.
+
+    .venv/bin/python -m bench.report [bench/results.json] [--markdown]
+
+prints the table of a stored run again (the targets as a Markdown table with --markdown).
+"""
+import argparse
 import json
 import os
+from pathlib import Path
+
+from bench import instructor
 
 # bench.run's raw results: the reference's PATCH-200 served in the heartbeats' rounds.
 BESIDE_HEARTBEATS = "patch-200-beside-heartbeats"
+# The scenarios whose throughput and database CPU are compared with the reference's.
+SHARED_SCENARIOS = ("get-10", "patch-10", "get-200", "patch-200", "get-1000", "patch-1000",
+                    "complete-reset-1000", "writers-16", "get-enrolled-100k")
 # bench.run's raw results: ours serving the player module's heartbeats (played, at) in those rounds.
 PLAYED_HEARTBEATS = "heartbeat-played-200"
+
+
+def _agrees(ours, reference):
+    """Whether `ours` holds everything `reference` does: the same values under the reference's
+    keys, at any depth (ours may add keys, e.g. `watchedSeconds` in each lecture entry)."""
+    if isinstance(reference, dict):
+        return isinstance(ours, dict) and all(key in ours and _agrees(ours[key], value)
+                                              for key, value in reference.items())
+    if isinstance(reference, list):
+        return (isinstance(ours, list) and len(ours) == len(reference)
+                and all(_agrees(mine, theirs) for mine, theirs in zip(ours, reference)))
+    return ours == reference
 
 
 def compare_answers(answers):
@@ -14,7 +38,7 @@ def compare_answers(answers):
     differences = []
     for key, expected in reference.items():
         for field, value in expected.items():
-            if ours[key].get(field) != value:
+            if not _agrees(ours[key].get(field), value):
                 differences.append({"record": key, "field": field,
                                     "ours": ours[key].get(field), "reference": value})
     return {"records": len(reference), "differences": len(differences), "examples": differences[:5]}
@@ -116,11 +140,21 @@ def summarize(args, apps, raw, answers, behaviours=None, extra=None):
     for name, r in extra.get("threaded", {}).get("servers", {}).items():
         if r.get("unexpected_statuses"):
             unexpected[f"{name}/threaded"] = r["unexpected_statuses"]
-    return {
+    def side_ratio(scenario, key):
+        return ratio(ours[scenario][key], ref[scenario][key]) if scenario in ours and scenario in ref else None
+
+    views = instructor.summarize(extra.get("views"), extra.get("export"))
+    results = {
         "apps": apps,
         "xapi": xapi_row(extra.get("xapi")),
         "metrics": metrics_row(extra.get("metrics")),
         "cpu_per_request_ratio": cpu_ratios,
+        # Users feel throughput and latency: ours over the reference's in the same run, and
+        # the database's share of each request (its CPU per request), ours over the reference's.
+        "throughput_ratio": {scenario: side_ratio(scenario, "rps") for scenario in SHARED_SCENARIOS},
+        "db_cpu_ratio": {scenario: side_ratio(scenario, "db_cpu_ms_per_request") for scenario in SHARED_SCENARIOS},
+        **views,
+        "views_checked": extra.get("views_checked"),
         "heartbeat": heartbeat_key,
         "complete_reset_1000": complete_reset,
         "enrollment_100k": {**enrollment(ours), "reference": enrollment(ref)},
@@ -194,12 +228,109 @@ def summarize(args, apps, raw, answers, behaviours=None, extra=None):
             "contention": "throughput_ratio = writers' PATCH req/s over patch-10 req/s; "
                           "conditional_misses = conditional writes that matched nothing (retries); "
                           "write_errors = e.g. duplicate keys of concurrent first PATCHes",
+            "throughput_ratio": "ours / reference req/s (wrk) per scenario, same run",
+            "db_cpu_ratio": "ours / reference database CPU ms per request (the SecantusDB process, "
+                            "/proc) per scenario, same run",
+            "summary": "p50 of the instructor's summary of a 200-lecture course with 10,000 students "
+                       "over one with 100 (every record holding all entries), same rounds; "
+                       "patch_*: a flag PATCH (each flips a flag) on a 10-lecture course whose "
+                       "figures are kept (on), on its twin whose figures nobody asked for (none), "
+                       "and on that twin by a server of ours with the figures' update switched off "
+                       "(off, a switch of the benchmark only), same rounds; ratios on over off; "
+                       "heartbeat_*: the same for position-only heartbeats",
+            "students_pages": "p50 of the student list's page near the end of the 10,000-student "
+                              "course by cursor (?after=) over its first page, limit 20, same rounds",
+            "dashboard_1000": "p50 of page 1 of the dashboard of a student with 1,000 courses over "
+                              "one with 10, same rounds",
+            "csv_100k": "GET students.csv of a course with 100,000 students, streamed to the end: "
+                        "seconds, rows, and the largest growth of a worker's peak resident memory "
+                        "(VmHWM reset before it)",
         },
         "raw": {**raw, **({"threaded": extra["threaded"]["servers"]} if "threaded" in extra else {}),
                 **({"at_1k": at_1k} if at_1k else {}),
                 **({"xapi": extra["xapi"]} if extra.get("xapi") else {}),
-                **({"metrics": extra["metrics"]} if extra.get("metrics") else {})},
+                **({"metrics": extra["metrics"]} if extra.get("metrics") else {}),
+                **({"views": extra["views"]} if extra.get("views") else {}),
+                **({"export": extra["export"]} if extra.get("export") else {})},
     }
+    results["targets"] = targets(results)
+    return results
+
+
+def targets(results):
+    """Every target the project tracks: [{key, target, value, met}], `met` None when the
+    scenario did not run."""
+    rows = []
+
+    def add(key, target, value, test):
+        rows.append({"key": key, "target": target, "value": value,
+                     "met": None if value is None else bool(test(value))})
+
+    def at_most(key, limit, value):
+        add(key, f"<= {limit}", value, lambda v: v <= limit)
+
+    def at_least(key, limit, value):
+        add(key, f">= {limit}", value, lambda v: v >= limit)
+
+    def get(path):
+        value = results
+        for part in path.split("."):
+            if not isinstance(value, dict) or part not in value:
+                return None
+            value = value[part]
+        return value
+
+    for key, value in (results.get("cpu_per_request_ratio") or {}).items():
+        at_most(f"cpu_per_request_ratio.{key}", 1.3, value)
+    for scenario in SHARED_SCENARIOS:
+        at_least(f"throughput_ratio.{scenario}", 0.85, get(f"throughput_ratio.{scenario}"))
+        at_most(f"db_cpu_ratio.{scenario}", 1.15, get(f"db_cpu_ratio.{scenario}"))
+    at_most("heartbeat.cpu_vs_reference_patch", 0.65, get("heartbeat.cpu_vs_reference_patch"))
+    at_most("heartbeat.db_commands", 3, get("heartbeat.db_commands"))
+    at_most("heartbeat.with_played.cpu_ratio", 1.1, get("heartbeat.with_played.cpu_ratio"))
+    played = get("heartbeat.with_played.db_commands") or {}
+    at_most("heartbeat.with_played.db_commands_ratio", 1.1,
+            round(played["played"] / played["plain"], 2) if played.get("plain") else None)
+    add("heartbeat.reads_record", "false", get("heartbeat.reads_record") if get("heartbeat.db_commands") else None,
+        lambda v: v is False)
+    for scenario in ("metrics-get-10", "metrics-patch-10"):
+        at_most(f"metrics.{scenario}.cpu_ms_per_request.ratio", 1.05,
+                get(f"metrics.{scenario}.cpu_ms_per_request.ratio"))
+    at_most("complete_reset_1000.cpu_ratio", 1.5, get("complete_reset_1000.cpu_ratio"))
+    at_most("complete_reset_1000.db_commands", 4, get("complete_reset_1000.db_commands"))
+    at_most("enrollment_100k.cpu_ratio", 1.1, get("enrollment_100k.cpu_ratio"))
+    at_most("enrollment_100k.reply_bytes_ratio", 1.1, get("enrollment_100k.reply_bytes_ratio"))
+    at_least("threaded.throughput_ratio", 1.2, get("threaded.throughput_ratio"))
+    at_most("threaded.lost_updates", 0, get("threaded.lost_updates"))
+    at_most("threaded.errors_5xx", 0, get("threaded.errors_5xx"))
+    at_most("db_commands.GET", 3, get("db_commands.GET"))
+    at_most("db_commands.PATCH", 4, get("db_commands.PATCH"))
+    at_most("latency_p50_ratio_100k_vs_1k", 1.2, get("latency_p50_ratio_100k_vs_1k"))
+    at_most("contention.lost_updates", 0, get("contention.lost_updates"))
+    at_least("contention.throughput_ratio", 0.5, get("contention.throughput_ratio"))
+    at_most("worker_rss_mb", 100, get("worker_rss_mb"))
+    at_most("summary.ratio", 1.5, get("summary.ratio"))
+    at_most("summary.patch_cpu_ratio", 1.1, get("summary.patch_cpu_ratio"))
+    at_most("summary.patch_commands_added", 1, get("summary.patch_commands_added"))
+    at_most("summary.heartbeat_commands_added", 0, get("summary.heartbeat_commands_added"))
+    at_most("students_pages.ratio", 1.5, get("students_pages.ratio"))
+    at_most("csv_100k.rss_growth_mb", 100, get("csv_100k.rss_growth_mb"))
+    add("csv_100k.rows", "== 100000", get("csv_100k.rows"), lambda v: v == 100_000)
+    at_most("dashboard_1000.ratio", 1.5, get("dashboard_1000.ratio"))
+    answers = results.get("answers_compared") or {}
+    at_most("answers_compared.differences", 0, answers.get("differences"))
+    behaviours = results.get("behaviours_compared") or {}
+    at_most("behaviours_compared.differences", 0,
+            len(behaviours["differences"]) if "differences" in behaviours else None)
+    checked = results.get("views_checked")
+    add("views_checked", "all ok", None if checked is None else
+        sorted(name for name, found in checked.items() if not found.get("ok")) or "all ok",
+        lambda v: v == "all ok")
+    errors = results.get("instructor_errors")
+    add("instructor_errors", "none", None if errors is None else sorted(errors) or "none", lambda v: v == "none")
+    at_most("unexpected_statuses", 0, len(results.get("unexpected_statuses") or {}))
+    at_most("server_log_problems", 0, len(results.get("server_log_problems") or {}))
+    return rows
 
 
 def played_row(ours):
@@ -280,22 +411,64 @@ def print_report(results):
              if isinstance(r, dict) and "rps" in r]
     rows += [(scenario, f"ours metrics {side}", r) for scenario, pair in (results["raw"].get("metrics") or {}).items()
              if scenario != "log_problems" for side, r in pair.items()]
+    rows += list(instructor.raw_rows(results["raw"].get("views")))
     for scenario, app, r in rows:
         print(f"{scenario[:19]:19} {app[:17]:17} {r['rps']:7.1f} {r['p50_ms']:7.1f} {r['p99_ms']:7.1f}"
               f" {r['cpu_ms_per_request']:10.2f} {r['db_cpu_ms_per_request']:9.2f}"
               f" {r['db_commands_per_request']:8.2f} {r['conditional_misses']:6}"
               f" {r['other_cpu_share']:5.0%}  {r['statuses']}")
     print("(other: share of the machine's CPU used by processes outside the benchmark)")
-    headline = {k: results[k] for k in ("cpu_per_request_ratio", "heartbeat", "complete_reset_1000", "xapi", "metrics",
+    headline = {k: results.get(k) for k in ("cpu_per_request_ratio", "throughput_ratio", "db_cpu_ratio",
+                                        "heartbeat", "complete_reset_1000", "xapi", "metrics",
                                         "enrollment_100k", "threaded", "db_commands",
                                         "latency_p50_ratio_100k_vs_1k",
                                         "latency_p50_ratio_100k_vs_1k_reference",
                                         "latency_p50_ratio_100k_vs_1k_across_phases", "contention",
-                                        "worker_rss_mb", "unexpected_statuses", "server_log_problems",
-                                        "answers_compared")}
+                                        "summary", "students_pages", "dashboard_1000", "csv_100k",
+                                        "views_checked", "worker_rss_mb", "unexpected_statuses",
+                                        "server_log_problems", "answers_compared")}
     headline["behaviours_compared"] = {k: v for k, v in (results.get("behaviours_compared") or {}).items()
                                        if k != "ours"}
-    print("\n" + json.dumps(headline, indent=2))
+    print("\n" + json.dumps(headline, indent=2, default=str))
+    print_targets(results["targets"])
+
+
+def print_targets(rows):
+    """One line per target: its key, the target, the value and whether it is met."""
+    mark = {True: "pass", False: "FAIL", None: "-"}
+    print(f"\n{'target':42} {'wanted':>10} {'value':>12}  met")
+    for row in rows:
+        value = row["value"]
+        shown = "not run" if value is None else (f"{value:.3g}" if isinstance(value, float) else str(value))
+        print(f"{row['key']:42} {row['target']:>10} {shown[:40]:>12}  {mark[row['met']]}")
+    failed = sum(1 for row in rows if row["met"] is False)
+    skipped = sum(1 for row in rows if row["met"] is None)
+    print(f"{len(rows) - failed - skipped} met, {failed} not met, {skipped} not run")
+
+
+def markdown_targets(rows):
+    """The targets as a Markdown table (for docs/performance.md)."""
+    mark = {True: "yes", False: "**no**", None: "not run"}
+    lines = ["| key | target | value | met |", "|---|---|---|---|"]
+    for row in rows:
+        value = row["value"]
+        shown = "" if value is None else (f"{value:.3g}" if isinstance(value, float) else str(value))
+        lines.append(f"| `{row['key']}` | {row['target'].replace('<=', '≤').replace('>=', '≥')} | {shown} "
+                     f"| {mark[row['met']]} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Print the table of a stored benchmark run.")
+    parser.add_argument("results", nargs="?", type=Path, default=Path(__file__).with_name("results.json"))
+    parser.add_argument("--markdown", action="store_true", help="only the targets, as a Markdown table")
+    args = parser.parse_args(argv)
+    results = json.loads(args.results.read_text())
+    results.setdefault("targets", targets(results))
+    if args.markdown:
+        print(markdown_targets(results["targets"]))
+    else:
+        print_report(results)
 
 
 def write_json(path, results):
@@ -303,3 +476,7 @@ def write_json(path, results):
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(results, indent=2) + "\n")
     tmp.replace(path)
+
+
+if __name__ == "__main__":
+    main()

@@ -4,16 +4,18 @@
     .venv/bin/python -m bench.run --ours bench.reference_app:app   # self-test of the harness
 
 Starts a SecantusDB in a temporary directory, seeds it in the original LMS's shape (1,000
-records on courses of 10, 200 and 1,000 lectures, later 100,000), serves both apps with
-gunicorn (2 sync workers each) and drives them with wrk, alternating between them. Per app
-and scenario: requests/s and p50/p99 latency (wrk), CPU per request of the gunicorn workers
-(/proc; the database's CPU is reported apart), MongoDB commands per request and reply bytes
+records on courses of 10, 200 and 1,000 lectures, later 100,000 on one course), serves both
+apps with gunicorn (2 sync workers each) and drives them with wrk, alternating between them.
+Per app and scenario: requests/s and p50/p99 latency (wrk), CPU per request of the gunicorn
+workers and of the database (/proc), MongoDB commands per request, their time and reply bytes
 (the hooks in bench/gunicorn_bench.py) and peak worker RSS. Scenarios, in this order: GET and
-PATCH at 10 and 200 lectures, position-only heartbeats, the xAPI sender on and off, 16 writers on one record (lost
-updates), metrics on and off (GET and PATCH at 10 lectures), GET and PATCH at 1,000 lectures, POST complete/reset at 1,000, GET on courses with
-100,000 and 10 enrolled students; 16 writers on different records served by one threaded
-process against one sync worker (on a database of its own); last GET/PATCH among 100,000
-records. Prints a table, writes bench/results.json (docs/performance.md: the method).
+PATCH at 10 and 200 lectures, position-only heartbeats, the xAPI sender on and off, the
+metrics on and off, 16 writers on one record (lost updates), GET and PATCH at 1,000
+lectures, POST complete/reset at 1,000, GET on courses with 100,000 and 10 enrolled
+students; the instructor's views and the dashboard (bench/instructor.py); 16 writers on
+different records served by one threaded process against one sync worker (on a database of
+its own); last GET/PATCH among 100,000 records and the CSV export of 100,000 students. Prints
+a table and every target with its value, writes bench/results.json (docs/performance.md).
 """
 import argparse
 import http.client
@@ -21,6 +23,7 @@ import json
 import os
 import random
 import secrets
+import subprocess
 import sys
 import tempfile
 import time
@@ -38,9 +41,9 @@ if __package__ in (None, ""):  # `python bench/run.py`: run as `-m bench.run` in
 from pymongo import MongoClient  # noqa: E402  (after the re-exec above)
 from pymongo.errors import PyMongoError  # noqa: E402
 
-from bench import contention, dataset, procs, report  # noqa: E402
+from bench import contention, dataset, instructor, procs, report  # noqa: E402
 from bench.load import ensure_wrk, http_call, http_json  # noqa: E402
-from bench.measure import Scenario, Server, compare  # noqa: E402
+from bench.measure import Scenario, Server, combine, compare, log_result, measure_once, per_request  # noqa: E402
 from bench.stub_lrs import StubLrs  # noqa: E402
 
 GUNICORN_CONFIG = ROOT / "bench" / "gunicorn_bench.py"
@@ -128,18 +131,23 @@ def benchmark(args, apps, group, tmp, log):
     db = MongoClient(uri).get_default_database()
     rng = random.Random(args.seed)
     secret = secrets.token_hex(32)
-    user_count = max(dataset.BASE_USERS, -(-args.large // dataset.SMALL_COURSES))
+
+    def selected(name):
+        return not args.only or name.startswith(tuple(filter(None, args.only.split(","))))
+
+    views = any(selected(name) for name in instructor.VIEWS)
+    large = args.large and (selected(f"get-{report.large_label(args)}") or selected(instructor.EXPORT))
+    # The 10,000-student summary course has a record per user (the 100k phase adds its own).
+    user_count = max(dataset.BASE_USERS, max(dataset.SUMMARY_STUDENTS.values()) if views else 0)
     log(f"seeding {user_count:,} users; courses of 10, 200, {dataset.HUGE_LECTURES} and "
         f"{dataset.WRITER_LECTURES} lectures; {dataset.CROWD:,} and {dataset.FEW} enrolled")
     data = dataset.seed_catalog(db, secret, user_count, lms_indexes=args.lms_index)
     dataset.seed_base_records(db, data, rng)
     log("seeded")
     env = app_environment(uri, secret)
+    ensure_indexes(apps["ours"], env, log)
     raw = {name: {} for name in apps}
     extra = {}
-
-    def selected(name):
-        return not args.only or name.startswith(tuple(filter(None, args.only.split(","))))
 
     def fresh_database():
         """SecantusDB restarted on its data, the apps' connections back: see Database."""
@@ -161,6 +169,7 @@ def benchmark(args, apps, group, tmp, log):
                    for name, spec in apps.items()}
         answers = {name: check_answers(server, data) for name, server in servers.items()}
         behaviours = {name: check_behaviours(server, db, data) for name, server in servers.items()}
+
         base = base_scenarios(args, data, rng, tmp)
         run(base)
         if selected("heartbeat-200"):
@@ -182,17 +191,27 @@ def benchmark(args, apps, group, tmp, log):
             fresh_database()
             extra["metrics"] = run_metrics(group, servers["ours"], apps["ours"], env, lambda: database.pid,
                                            data, args, tmp, log)
-        for name, server in servers.items():
-            if selected(f"writers-{args.writers}"):
-                fresh_database()
-                raw[name][f"writers-{args.writers}"] = run_writers(server, db, data, lambda: database.pid,
-                                                                   args, tmp, log)
+        if selected(f"writers-{args.writers}"):
+            for name, figures in run_writers(servers, db, data, database, fresh_database, args, tmp, log).items():
+                raw[name][f"writers-{args.writers}"] = figures
         run(heavy_scenarios(args, db, data, rng, tmp))
+        if views:
+            # Seeded here and removed afterwards: the views' 10,000 long records would slow every
+            # restart of the database before them, and the 100k phase's copy of it.
+            log("seeding the instructor's views: 200-lecture courses of 100 and 10,000 students, "
+                "twin 10-lecture courses, dashboards of 10 and 1,000 courses")
+            dataset.seed_instructor_views(db, data, rng)
+            extra["views_checked"] = instructor.check_views(servers["ours"], db, data, log)
+            extra["views"] = instructor.run_views(
+                servers["ours"], database, db, data, rng, args, tmp, log, selected, fresh_database,
+                lambda name, variables: serve(group, name, apps["ours"], {**env, **variables}, tmp,
+                                              args.workers, data, log))
+            dataset.remove_instructor_records(db, data)
         if args.threads and selected(f"threaded-{args.writers}"):
             extra["threaded"] = run_threaded(group, apps, env, db, data, args, tmp, log)
-        if args.large and selected(f"get-{report.large_label(args)}"):
+        if large:
             extra["latency"] = run_large(group, servers, apps, env, database, db, data, rng, args, tmp,
-                                         log, raw, selected)
+                                         log, raw, selected, extra)
         for name, server in servers.items():
             raw[name]["peak_rss_mb"] = round(server.peak_rss_mb, 1)
             raw[name]["log_problems"] = procs.log_problems(server.log)
@@ -265,6 +284,21 @@ def warm_up(server, data, path=None, token=None, answers=10, attempts=100):
         if status >= 500:
             time.sleep(0.2)
     raise SystemExit(f"{server.name} answers 5xx after a database restart:\n{procs.tail(server.log)}")
+
+
+def ensure_indexes(spec, env, log):
+    """Our indexes made ahead of serving, as a deploy on a large database does (docs/operations.md):
+    building them over the seeded records takes the embedded database longer than a request's
+    time budget. Without a time limit (timeoutMS=0); the reference has no indexes of its own."""
+    if spec != "wsgi:app":
+        return
+    started = time.monotonic()
+    uri = env["MONGODB_URI"] + "&timeoutMS=0"
+    done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "progress", "ensure-indexes"],
+                          cwd=ROOT, env={**env, "MONGODB_URI": uri}, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"flask progress ensure-indexes failed:\n{done.stdout}{done.stderr}")
+    log(f"our indexes ensured in {time.monotonic() - started:.0f}s")
 
 
 def app_environment(uri, secret):
@@ -459,7 +493,7 @@ def large_scenarios(args, data, rng, tmp):
     return _get_and_patch(report.large_label(args), *dataset.spread_lists(data, rng), args, tmp)
 
 
-def run_large(group, servers, apps, env, database, db, data, rng, args, tmp, log, raw, selected):
+def run_large(group, servers, apps, env, database, db, data, rng, args, tmp, log, raw, selected, extra):
     """The 100k phase; returns the figures of both apps' GETs on a copy of the 1k phase's data.
 
     Latency at 100,000 records is compared with latency at 1,000 measured in the same rounds:
@@ -471,8 +505,9 @@ def run_large(group, servers, apps, env, database, db, data, rng, args, tmp, log
     cache over 100,000 records as the growth left it.
     """
     uri_1k = database.uri.replace(f"/{DB_NAME}?", f"/{DB_NAME_1K}?")
-    copy_database(db, MongoClient(uri_1k).get_default_database(), log)
-    log(f"growing to {args.large:,} records on the 10-lecture courses")
+    if selected(f"get-{report.large_label(args)}"):
+        copy_database(db, MongoClient(uri_1k).get_default_database(), log)
+    log(f"growing the first 10-lecture course to {args.large:,} records (a user each)")
     dataset.grow_small_records(db, data, args.large, rng)
     get_large, patch_large = large_scenarios(args, data, rng, tmp)
     at_1k = {}
@@ -492,6 +527,13 @@ def run_large(group, servers, apps, env, database, db, data, rng, args, tmp, log
     if selected(patch_large.name):
         for name, figures in compare(servers, patch_large, lambda: database.pid, args, log).items():
             raw[name][patch_large.name] = figures
+    if selected(instructor.EXPORT):
+        # Last: counting the course's figures writes a document per record.
+        try:
+            extra["export"] = instructor.run_export(servers["ours"], database, data, log)
+        except (RuntimeError, OSError) as exc:
+            log(f"{instructor.EXPORT}: not measured: {exc}")
+            extra["export"] = {"error": str(exc)}
     return at_1k
 
 
@@ -568,25 +610,43 @@ def run_metrics(group, ours, spec, env, db_pid, data, args, tmp, log):
     return results
 
 
-def run_writers(server, db, data, db_pid, args, tmp, log):
-    """N writers PATCH different lectures of ONE new record; then check that nothing was lost."""
-    user_id = dataset.new_user(db, f"Writer for {server.name}")
-    list_file = tmp / f"writers-{server.name}.txt"
-    dataset.write_lines(list_file, dataset.writer_lines(data, user_id)[:args.writers])
-    scenario = Scenario(f"writers-{args.writers}", "PATCH", list_file, args.writers,
-                        mode="writer", warmup=False)
-    # One app at a time and one long round: the check needs one uninterrupted wrk run.
-    one_round = argparse.Namespace(**{**vars(args), "rounds": 1, "duration": args.duration * args.rounds})
-    result = compare({server.name: server}, scenario, db_pid, one_round, log)[server.name]
-    writers = result.pop("wrk_threads")
-    during = contention.check_load(db, user_id, data.writer_course, writers)
-    final = contention.final_round(db, server.url, data.token(user_id), user_id,
-                                   data.writer_course, writers)
-    result.update(lost_updates=len(during["lost"]) + len(final["lost"]), during_load=during,
-                  final_round=final)
-    log(f"{server.name} writers: lost {result['lost_updates']}, rule held "
-        f"{during['rule_ok'] and final['rule_ok']}, final round {final['statuses']}")
-    return result
+def run_writers(servers, db, data, database, fresh_database, args, tmp, log):
+    """N writers PATCH different lectures of ONE record; then check that nothing was lost.
+
+    Rounds alternate the apps (ABBA), each on a restarted database and a record of its own
+    that the round's first PATCH creates, and each is checked when it ends (a check needs one
+    uninterrupted wrk run). Run one app after the other, the throughput ratio moved with the
+    machine between the two runs."""
+    scenario = Scenario(f"writers-{args.writers}", "PATCH", None, args.writers, mode="writer", warmup=False)
+    names = list(servers)
+    runs = {name: [] for name in names}
+    checks = {name: [] for name in names}
+    for round_number in range(args.rounds):
+        for name in names if round_number % 2 == 0 else names[::-1]:
+            server = servers[name]
+            user_id = dataset.new_user(db, f"Writer for {name}, round {round_number}")
+            scenario.list_file = tmp / f"writers-{name}-{round_number}.txt"
+            dataset.write_lines(scenario.list_file, dataset.writer_lines(data, user_id)[:args.writers])
+            fresh_database()
+            run = measure_once(server, scenario, database.pid, args.duration)
+            checks[name].append((user_id, contention.check_load(db, user_id, data.writer_course, run["wrk_threads"])))
+            runs[name].append(run)
+    results = {}
+    for name in names:
+        result = per_request(scenario, combine(runs[name]))
+        writers = result.pop("wrk_threads")
+        user_id, _ = checks[name][-1]
+        during = [check for _, check in checks[name]]
+        final = contention.final_round(db, servers[name].url, data.token(user_id), user_id,
+                                       data.writer_course, writers)
+        result.update(lost_updates=sum(len(check["lost"]) for check in during) + len(final["lost"]),
+                      during_load=during, final_round=final)
+        rule_held = all(check["rule_ok"] for check in during) and final["rule_ok"]
+        log_result(log, name, scenario, result)
+        log(f"{name} writers: lost {result['lost_updates']}, rule held {rule_held}, "
+            f"final round {final['statuses']}")
+        results[name] = result
+    return results
 
 
 def run_threaded(group, apps, env, main_db, data, args, tmp, log):

@@ -123,6 +123,40 @@ def test_a_lost_race_is_redone_from_a_fresh_read(app, lms, monkeypatch, bumps_ve
     assert api.get(course).json == response.json
 
 
+@WIRE
+@pytest.mark.parametrize("action", ["complete", "reset"])
+@pytest.mark.parametrize("bumps_version", [True, False], ids=["with __v bump", "element write, no __v bump"])
+def test_a_whole_list_write_that_lost_a_race_keeps_the_rivals_write(app, lms, monkeypatch, action, bumps_version):
+    """Complete and reset change every entry, so they write the whole list in one path: a
+    Mongoose-style element write between our read and our write (a key neither touches) is
+    still there afterwards, and ours is applied on top of it."""
+    user = lms.user()
+    course, lectures = lms.course(4)
+    api = Api(app.test_client(), user)
+    for lecture in lectures[:3]:
+        api.patch(course, lecture, {"isCompleted": action == "reset", "watchTime": 30})
+
+    def rival(user_id, course_id):
+        """The original app tags one entry (filtered on __v, as Mongoose does)."""
+        stored = lms.record(user_id, course_id)
+        update = {"$set": {"lectureProgress.1.note": "theirs", "updatedAt": utc_ms(seconds=1)}}
+        if bumps_version:
+            update["$inc"] = {"__v": 1}
+        lms.db.courseprogresses.update_one({"_id": stored["_id"], "__v": stored["__v"]}, update)
+
+    before = lms.record(user, course)
+    interfered = interfere_once(monkeypatch, rival)
+    response = getattr(api, action)(course)
+    assert interfered and response.status_code == 200
+    stored = lms.record(user, course)
+    assert [e["_id"] for e in stored["lectureProgress"]] == [e["_id"] for e in before["lectureProgress"]]
+    assert stored["lectureProgress"][1]["note"] == "theirs"
+    assert [e["isCompleted"] for e in stored["lectureProgress"]] == [action == "complete"] * 4
+    assert stored["completionPercentage"] == (100 if action == "complete" else 0)
+    assert stored["__v"] == before["__v"] + (2 if bumps_version else 1)
+    assert api.get(course).json["data"] == response.json["data"]
+
+
 def _process_worker(uri, user, course, lectures, rounds, queue):
     """In a separate process: its own app and connection, PATCHing its own lectures."""
     app = create_app({"PROGRESS_ENV": "testing", "JWT_SECRET_KEY": SECRET, "MONGODB_URI": uri})

@@ -1,11 +1,11 @@
-"""The course question of a GET or a full write: the course and the caller's user in one command."""
+"""The course question of a GET or a full write: the course and the caller's user in one command (two on a long course)."""
 import json
 from dataclasses import replace
 
 from pymongo import monitoring
 
 from progress_service.progress import mount_of
-from progress_service.progress.catalog import MongoCatalog
+from progress_service.progress.catalog import JOIN_MAX_LECTURES, MongoCatalog
 
 from .support import BOTH, WIRE, Api
 from .test_watching import MINIMAL, Commands
@@ -37,8 +37,10 @@ def sent(listener):
 
 
 @WIRE
-def test_a_get_and_a_full_write_ask_for_the_course_and_the_caller_together(app, api, lms):
-    """GET: 2 commands (was 3), PATCH, complete and reset: 3 (was 4); the answer's user is the caller."""
+def test_a_full_write_asks_for_the_course_and_the_caller_together_and_a_get_apart(app, api, lms):
+    """PATCH, complete and reset: the course and the caller in one question; GET: the course,
+    the record, then the user (three reads, as the join costs the database more than a GET's
+    other read); the answer's user is the caller either way."""
     listener, course, lectures = listened_course(app, api, lms)
     patched = api.patch(course, lectures[0], {"isCompleted": True})
     assert patched.status_code == 200
@@ -49,14 +51,58 @@ def test_a_get_and_a_full_write_ask_for_the_course_and_the_caller_together(app, 
     user = lms.db.users.find_one({"_id": api.user_id})
     assert patched.json["data"]["user"] == {"_id": str(api.user_id), "name": user["name"], "email": user["email"],
                                             "avatar": None}
-    for call, last in ((lambda: api.get(course), []),
-                       (lambda: api.complete(course), [("update", "courseprogresses"), FIGURES]),
-                       (lambda: api.reset(course), [("update", "courseprogresses"), FIGURES])):
+    for call, asked in ((lambda: api.get(course), [("find", "courses"), ("find", "courseprogresses"),
+                                                    ("find", "users")]),
+                        (lambda: api.complete(course), [("aggregate", "courses"), ("find", "courseprogresses"),
+                                                        ("update", "courseprogresses"), FIGURES]),
+                        (lambda: api.reset(course), [("aggregate", "courses"), ("find", "courseprogresses"),
+                                                     ("update", "courseprogresses"), FIGURES])):
         listener.seen.clear()
         answer = call()
         assert answer.status_code == 200 and answer.json["data"]["user"] == patched.json["data"]["user"]
-        assert sent(listener) == [("aggregate", "courses"), ("find", "courseprogresses"), *last]
+        assert sent(listener) == asked
     assert lms.record(api.user_id, course)["completionPercentage"] == 0
+
+
+@WIRE
+def test_a_long_course_is_asked_for_apart_from_the_user_and_answers_the_same(app, api, lms):
+    """Past JOIN_MAX_LECTURES the join copies the lecture list in the database: once a course is
+    known to be long, a full write asks for its course and its caller in two finds (the user's
+    projected), with the same answer; once it is short again, in one question again."""
+    listener, course, lectures = listened_course(app, api, lms)
+    lms.set_lectures(course, lectures + lms.course(JOIN_MAX_LECTURES)[1])
+
+    def asked():
+        """What was sent about the course, the record and the user (not the kept figures)."""
+        return [(name, collection) for name, collection in sent(listener)
+                if collection in ("courses", "courseprogresses", "users")]
+
+    def write(call):
+        listener.seen.clear()
+        answer = call()
+        assert answer.status_code == 200 and answer.json["data"]["user"]["_id"] == str(api.user_id)
+        return answer, asked()
+
+    apart = [("find", "courses"), ("find", "courseprogresses"), ("update", "courseprogresses"), ("find", "users")]
+    joined = [("aggregate", "courses"), ("find", "courseprogresses"), ("update", "courseprogresses")]
+    listener.replies.clear()
+    first, sent_first = write(lambda: api.patch(course, lectures[0], {"isCompleted": False}))
+    assert len(first.json["data"]["lectureProgress"]) == JOIN_MAX_LECTURES + 2
+    assert sent_first[0] == ("aggregate", "courses"), "not known to be long yet"
+    completed, sent_complete = write(lambda: api.complete(course))
+    assert sent_complete == apart and completed.json["data"]["user"] == first.json["data"]["user"]
+    assert completed.json["data"]["completionPercentage"] == 100
+    assert lms.record(api.user_id, course)["completionPercentage"] == 100
+    assert api.get(course).json["data"] == completed.json["data"]
+    reply = json.dumps(listener.replies, default=str)
+    assert "password" not in reply and "SECRETHASH" not in reply and "enrolledStudents" not in reply
+    lms.set_lectures(course, lectures)
+    shortened, sent_short = write(lambda: api.patch(course, lectures[1], {"isCompleted": False}))
+    assert sent_short == apart, "still known to be long: learns it is short"
+    assert [entry["lecture"] for entry in shortened.json["data"]["lectureProgress"]] == [str(l) for l in lectures]
+    again, sent_again = write(lambda: api.patch(course, lectures[1], {"isCompleted": True}))
+    assert sent_again == joined, "short again: joined"
+    assert again.json["data"]["completionPercentage"] == 100
 
 
 @WIRE

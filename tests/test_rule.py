@@ -136,6 +136,52 @@ def test_a_write_sends_only_what_changed_and_appends_at_the_next_index():
     assert raw["lectureProgress"][0]["extra"] == "kept"
 
 
+def test_a_write_that_changes_most_entries_sends_the_list_as_read_with_its_changes():
+    """3 of 4 stored entries changed (as complete does): one `lectureProgress` path holding every
+    stored entry (its _id, unknown keys and a removed lecture's entry kept) and the appended
+    one, under the same condition; no element path."""
+    a, b, c, removed, new = (ObjectId() for _ in range(5))
+    raw = stored([a, removed, b, c], done=[a])
+    entry_ids = [e["_id"] for e in raw["lectureProgress"]]
+    record = ProgressServiceRecord.from_stored(raw).for_course((a, b, c, new))
+    indexes = record.lecture_progress.reconcile((a, b, c, new))
+    for lecture in (a, b, c, new):
+        record.lecture_progress.set(indexes[lecture], "isCompleted", True)
+    record.lecture_progress.set(indexes[removed], "watchTime", 3)
+    record.last_accessed = record.updated_at = NOW
+    apply_rule(record)
+    condition, update = conditional_update(record)
+    assert condition == {"_id": raw["_id"], "user": raw["user"], "course": raw["course"], "__v": 3,
+                         "updatedAt": raw["updatedAt"]}
+    sets = update["$set"]
+    assert not any(key.startswith("lectureProgress.") for key in sets)
+    written = sets["lectureProgress"]
+    assert [e["lecture"] for e in written] == [a, removed, b, c, new]
+    assert [e["_id"] for e in written[:4]] == entry_ids
+    assert all(e["extra"] == "kept" for e in written[:4])
+    assert [e["isCompleted"] for e in written] == [True, False, True, True, True]
+    assert written[1]["watchTime"] == 3
+    assert (sets["completionPercentage"], sets["isCompleted"], update["$inc"]) == (100, True, {"__v": 1})
+
+
+def test_a_write_that_changes_half_of_the_entries_or_fewer_sends_their_paths():
+    """2 of 4 stored entries changed: their paths only, never the list."""
+    lectures = [ObjectId() for _ in range(4)]
+    raw = stored(lectures)
+    record = ProgressServiceRecord.from_stored(raw).for_course(lectures)
+    indexes = record.lecture_progress.reconcile(lectures)
+    record.lecture_progress.set(indexes[lectures[0]], "isCompleted", True)
+    record.lecture_progress.set(indexes[lectures[3]], "isCompleted", True)
+    record.updated_at = NOW
+    apply_rule(record)
+    _, update = conditional_update(record)
+    sets = update["$set"]
+    assert "lectureProgress" not in sets
+    assert sets["lectureProgress.0.isCompleted"] is True and sets["lectureProgress.3.isCompleted"] is True
+    assert sorted(key for key in sets if key.startswith("lectureProgress.")) == \
+        ["lectureProgress.0.isCompleted", "lectureProgress.3.isCompleted"]
+
+
 @pytest.mark.parametrize("shape", [{"__v": None}, {"__v": "7"}, {}])
 def test_a_record_without_a_numeric_version_gets_one(shape):
     """No __v, null or a string: the condition matches it as stored and the write sets __v 1."""

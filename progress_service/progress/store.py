@@ -1,7 +1,8 @@
 """How a progress record reaches the database: the save rule, then one conditional write.
 
 A write sends only what it changed: the record's computed fields and times, the keys of the
-entries it set (`lectureProgress.<i>.<key>`), and new entries at the next index. It is
+entries it set (`lectureProgress.<i>.<key>`), and new entries at the next index; or, when it
+changes most of the stored entries (complete, reset), the list as read with its changes. It is
 conditional on the `__v` *and* the `updatedAt` it read: Mongoose does not increment `__v`
 when it sets a field of an existing entry, but it always sets `updatedAt`, so any write by
 the original app between our read and ours makes ours match nothing, and the caller redoes
@@ -35,6 +36,20 @@ def apply_rule(record):
         record.version = read_version + 1 if is_number(read_version) else 1
 
 
+def rewrites_list(lectures):
+    """Whether a write sends the whole stored list rather than one path per changed entry:
+    when it changes more than half of the stored entries.
+
+    The embedded database applies a `$set` path by path, so a reset of 1,000 watched
+    lectures costs it about a second as 1,000 paths and 30 ms as one. The condition on `__v`
+    and `updatedAt` makes either safe: the list written is the list read with this write's
+    changes, and it is written only if nobody wrote the record since. When few entries
+    change, their paths alone are sent, the smaller update.
+    """
+    stored = lectures.stored_length
+    return 2 * sum(1 for index in lectures.changed if index < stored) > stored
+
+
 def conditional_update(record):
     """(filter, update) storing what this write changed, only if nobody wrote since our read."""
     read_version, read_updated_at = record.read_state
@@ -44,9 +59,11 @@ def conditional_update(record):
         "updatedAt": record.updated_at,
     }
     lectures = record.lecture_progress
-    if lectures.stored_length is None:
+    if lectures.stored_length is None or rewrites_list(lectures):
         # No list was stored (a migrated record): there is nothing another writer's element
-        # update could have touched, and no index to append at.
+        # update could have touched, and no index to append at. Or this write changes most
+        # of the stored entries (complete, reset): the list as read with our changes, in one
+        # path. The condition below guarantees it is still the list as read.
         sets["lectureProgress"] = list(lectures.sons)
     else:
         for index, keys in lectures.changed.items():
